@@ -1,0 +1,460 @@
+"""The client role of the sans-I/O SMTP engine: one connection, one or more mail transactions.
+
+    client = ClientConnection([Transaction("a@x.example", ("b@y.example",), content)], ClientConfig("x.example"))
+    client.receive_data(bytes_from_server)           # b"" when the server closed
+    while (event := client.next_event()) is not NEED_DATA:
+        ...                                          # ServerReplied / TransactionDone / SessionDone
+    wire.write(client.data_to_send())
+    client.timeout                                   # seconds the embedding should wait for the next reply
+
+The client acts on the first digit of each reply (RFC 5321 §4.2.1), says EHLO and falls back to HELO,
+pipelines MAIL/RCPT/DATA when the server advertises PIPELINING (RFC 2920 §3.1), and reports a result for
+every recipient of every transaction. A lost connection is a 451 for the open transaction (§3.8); if it
+happens after the final dot was sent and before its reply, the result says so: the RFC 1047 window in which
+the message may be delivered twice.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from maillab.errors import LocalProtocolError, RemoteProtocolError
+from maillab.smtp import commands as C
+from maillab.smtp import replies as R
+from maillab.smtp.reader import stuff
+from maillab.smtp.replies import Reply, ReplyParser
+from maillab.smtp.server import NEED_DATA, _NeedData
+
+MAX_REPLY_LINE = 8192  # a reply line longer than this is a protocol violation, not a buffer to grow
+
+
+class Stage(Enum):
+    """What the client was waiting for: names the point at which a result was decided."""
+
+    GREETING = "greeting"
+    HELLO = "hello"
+    MAIL = "mail"
+    RCPT = "rcpt"
+    DATA = "data"
+    CONTENT = "content"  # the reply to the final dot
+    RSET = "rset"
+    QUIT = "quit"
+    SESSION = "session"  # never reached: the session ended before this transaction
+
+
+class Status(Enum):
+    ACCEPTED = "accepted"  # the server took responsibility (RFC 5321 §4.2.5)
+    TEMPORARY = "temporary"
+    PERMANENT = "permanent"
+
+
+@dataclass(frozen=True, slots=True)
+class ClientTimeouts:
+    """Seconds to wait for each reply: RFC 5321 §4.5.3.2 minimums, Postfix's smtp_*_timeout defaults."""
+
+    greeting: float = 300.0
+    hello: float = 300.0
+    mail: float = 300.0
+    rcpt: float = 300.0
+    data_init: float = 120.0
+    data_block: float = 180.0
+    data_done: float = 600.0
+    rset: float = 300.0
+    quit: float = 300.0
+
+    def for_stage(self, stage: Stage) -> float:
+        return {
+            Stage.GREETING: self.greeting, Stage.HELLO: self.hello, Stage.MAIL: self.mail,
+            Stage.RCPT: self.rcpt, Stage.DATA: self.data_init, Stage.CONTENT: self.data_done,
+            Stage.RSET: self.rset, Stage.QUIT: self.quit,
+        }.get(stage, self.hello)
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConfig:
+    helo_name: str = "localhost"
+    pipelining: str = "auto"  # "auto": when advertised; "off": never
+    timeouts: ClientTimeouts = field(default_factory=ClientTimeouts)
+
+    def __post_init__(self) -> None:
+        if self.pipelining not in ("auto", "off"):
+            raise LocalProtocolError(f"pipelining must be 'auto' or 'off', got {self.pipelining!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Transaction:
+    """One message to send: envelope and content (RFC 5322 bytes, not yet dot-stuffed)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    content: bytes
+    tag: str = ""  # the caller's name for it (a queue id), carried into the result
+
+    def __post_init__(self) -> None:
+        if not self.recipients:
+            raise LocalProtocolError("a transaction needs at least one recipient")
+
+
+@dataclass(frozen=True, slots=True)
+class RecipientResult:
+    recipient: str
+    reply: Reply
+    stage: Stage
+
+    @property
+    def status(self) -> Status:
+        if self.reply.is_positive:
+            return Status.ACCEPTED
+        return Status.TEMPORARY if self.reply.is_transient else Status.PERMANENT
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionResult:
+    transaction: Transaction
+    recipients: tuple[RecipientResult, ...]
+    duplicate_window: bool = False  # final dot sent, reply never came: may arrive twice (RFC 1047)
+
+
+@dataclass(frozen=True, slots=True)
+class ServerReplied:
+    stage: Stage
+    command: C.Command | None  # None for the greeting and the final dot
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionDone:
+    result: TransactionResult
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDone:
+    """No more to say: the embedding closes the connection. ``reply`` is what ended it, if a reply did."""
+
+    reply: Reply | None
+
+
+ClientEvent = ServerReplied | TransactionDone | SessionDone
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    stage: Stage
+    command: C.Command | None
+    recipient: str | None = None
+
+
+class _Open:
+    """Book-keeping of the transaction in progress."""
+
+    __slots__ = ("transaction", "results", "accepted", "mail_ok", "dot_sent", "rcpt_replies")
+
+    def __init__(self, transaction: Transaction) -> None:
+        self.transaction = transaction
+        self.rcpt_replies = 0
+        self.results: dict[str, RecipientResult] = {}
+        self.accepted: list[str] = []
+        self.mail_ok = False
+        self.dot_sent = False
+
+    def fail_open(self, reply: Reply, stage: Stage) -> None:
+        """Every recipient without a final result gets ``reply``."""
+        for rcpt in self.transaction.recipients:
+            if rcpt not in self.results or rcpt in self.accepted:
+                self.results[rcpt] = RecipientResult(rcpt, reply, stage)
+        self.accepted.clear()
+
+    def result(self, duplicate_window: bool = False) -> TransactionResult:
+        ordered = tuple(self.results[r] for r in self.transaction.recipients)
+        return TransactionResult(self.transaction, ordered, duplicate_window)
+
+
+class ClientConnection:
+    """One SMTP client session, bytes in and bytes out."""
+
+    def __init__(self, transactions: Sequence[Transaction], config: ClientConfig | None = None) -> None:
+        self.config = config or ClientConfig()
+        self._todo: deque[Transaction] = deque(transactions)
+        self._open: _Open | None = None
+        self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING, None)])
+        self._inbox = bytearray()
+        self._outbox = bytearray()
+        self._events: deque[ClientEvent] = deque()
+        self._parser = ReplyParser()
+        self._keywords: dict[str, str] = {}
+        self._tried_helo = False
+        self._need_rset = False
+        self.done = False
+
+    # --- the sans-I/O surface ------------------------------------------------------------------------------
+
+    @property
+    def pipelining(self) -> bool:
+        return self.config.pipelining == "auto" and "PIPELINING" in self._keywords
+
+    @property
+    def server_size_limit(self) -> int | None:
+        value = self._keywords.get("SIZE", "")
+        return int(value) if value.isdigit() and int(value) > 0 else None
+
+    @property
+    def timeout(self) -> float | None:
+        """Seconds to wait for the next reply (RFC 5321 §4.5.3.2), or None when nothing is awaited."""
+        if self.done or not self._pending:
+            return None
+        return self.config.timeouts.for_stage(self._pending[0].stage)
+
+    @property
+    def in_duplicate_window(self) -> bool:
+        return self._open is not None and self._open.dot_sent
+
+    def receive_data(self, data: bytes) -> None:
+        if self.done:
+            return
+        if not data:
+            self.connection_lost()
+            return
+        self._inbox += data
+
+    def next_event(self) -> ClientEvent | _NeedData:
+        while not self._events and not self.done and self._step():
+            pass
+        return self._events.popleft() if self._events else NEED_DATA
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    def connection_lost(self) -> None:
+        """The transport failed or the server closed: 451 for whatever is open (RFC 5321 §3.8)."""
+        self._abort(R.CONNECTION_LOST)
+
+    def timed_out(self) -> None:
+        """The embedding's timer for ``timeout`` expired: the session is abandoned."""
+        self._abort(R.CONVERSATION_TIMEOUT)
+
+    # --- reading replies -----------------------------------------------------------------------------------
+
+    def _step(self) -> bool:
+        """Consume one reply line; False when no complete line is buffered."""
+        end = self._inbox.find(b"\n")
+        if end < 0:
+            if len(self._inbox) > MAX_REPLY_LINE:
+                self._abort(R.PROTOCOL_VIOLATION)
+            return False
+        line = bytes(self._inbox[:end]).rstrip(b"\r")
+        del self._inbox[: end + 1]
+        try:
+            reply = self._parser.feed_line(line)
+        except RemoteProtocolError:
+            self._abort(R.PROTOCOL_VIOLATION)
+            return True
+        if reply is not None:
+            self._on_reply(reply)
+        return True
+
+    def _on_reply(self, reply: Reply) -> None:
+        if not self._pending:
+            self._abort(R.PROTOCOL_VIOLATION)  # a reply nobody asked for
+            return
+        pending = self._pending.popleft()
+        self._events.append(ServerReplied(pending.stage, pending.command, reply))
+        if reply.code == 421 and pending.stage is not Stage.QUIT:
+            self._abort(reply, closing=True)
+            return
+        _HANDLERS[pending.stage](self, pending, reply)
+
+    def _on_greeting(self, pending: _Pending, reply: Reply) -> None:
+        if reply.is_positive:
+            self._send(C.Ehlo(self.config.helo_name), Stage.HELLO)
+        else:
+            self._fail_everything(reply, Stage.GREETING)
+
+    def _on_hello(self, pending: _Pending, reply: Reply) -> None:
+        if reply.is_positive:
+            if isinstance(pending.command, C.Ehlo):
+                self._keywords = _parse_keywords(reply)
+            self._next_transaction()
+        elif isinstance(pending.command, C.Ehlo) and reply.is_permanent and not self._tried_helo:
+            self._tried_helo = True  # RFC 5321 §3.2: EHLO not recognised -> HELO
+            self._send(C.Helo(self.config.helo_name), Stage.HELLO)
+        else:
+            self._fail_everything(reply, Stage.HELLO)
+
+    def _on_mail(self, pending: _Pending, reply: Reply) -> None:
+        assert self._open is not None
+        self._open.mail_ok = reply.is_positive
+        if not reply.is_positive:
+            self._open.fail_open(reply, Stage.MAIL)
+            if not self.pipelining:
+                self._finish_transaction()
+        elif not self.pipelining:
+            first = self._open.transaction.recipients[0]
+            self._send(C.Rcpt(first), Stage.RCPT, first)
+
+    def _on_rcpt(self, pending: _Pending, reply: Reply) -> None:
+        opened = self._open
+        assert opened is not None and pending.recipient is not None
+        if not opened.mail_ok:
+            return  # pipelined behind a failed MAIL: the MAIL reply already decided
+        opened.results[pending.recipient] = RecipientResult(pending.recipient, reply, Stage.RCPT)
+        opened.rcpt_replies += 1
+        if reply.is_positive:
+            opened.accepted.append(pending.recipient)
+        if self.pipelining:
+            return
+        recipients = opened.transaction.recipients
+        if opened.rcpt_replies < len(recipients):
+            following = recipients[opened.rcpt_replies]
+            self._send(C.Rcpt(following), Stage.RCPT, following)
+        elif opened.accepted:
+            self._send(C.Data(), Stage.DATA)
+        else:
+            self._need_rset = True
+            self._finish_transaction()
+
+    def _on_data(self, pending: _Pending, reply: Reply) -> None:
+        opened = self._open
+        assert opened is not None
+        if reply.code == 354:
+            self._outbox += stuff(opened.transaction.content) if opened.accepted else b""
+            self._outbox += b".\r\n"
+            opened.dot_sent = True
+            self._pending.append(_Pending(Stage.CONTENT, None))
+            return
+        if opened.accepted:
+            opened.fail_open(reply, Stage.DATA)
+        self._need_rset = opened.mail_ok
+        self._finish_transaction()
+
+    def _on_content(self, pending: _Pending, reply: Reply) -> None:
+        opened = self._open
+        assert opened is not None
+        opened.dot_sent = False
+        for rcpt in opened.accepted:
+            opened.results[rcpt] = RecipientResult(rcpt, reply, Stage.CONTENT)
+        opened.accepted.clear()
+        self._finish_transaction()
+
+    def _on_rset(self, pending: _Pending, reply: Reply) -> None:
+        pass  # RSET's reply changes nothing; 421 was handled before
+
+    def _on_quit(self, pending: _Pending, reply: Reply) -> None:
+        self.done = True
+        self._events.append(SessionDone(reply))
+
+    # --- writing commands ----------------------------------------------------------------------------------
+
+    def _send(self, command: C.Command, stage: Stage, recipient: str | None = None) -> None:
+        self._outbox += C.command_line(command)
+        self._pending.append(_Pending(stage, command, recipient))
+
+    def _next_transaction(self) -> None:
+        """Start the next transaction, or QUIT when there is none."""
+        while self._todo:
+            transaction = self._todo.popleft()
+            self._open = _Open(transaction)
+            refusal = self._size_refusal(transaction)
+            if refusal is None:
+                self._start(transaction)
+                return
+            self._open.fail_open(refusal, Stage.MAIL)
+            self._emit_result()
+        self._open = None
+        self._send(C.Quit(), Stage.QUIT)
+
+    def _start(self, transaction: Transaction) -> None:
+        if self._need_rset:
+            self._send(C.Rset(), Stage.RSET)
+            self._need_rset = False
+        self._send(C.Mail(transaction.sender, self._mail_params(transaction)), Stage.MAIL)
+        if self.pipelining:  # RFC 2920 §3.1: MAIL and RCPTs anywhere in a group, DATA last
+            for rcpt in transaction.recipients:
+                self._send(C.Rcpt(rcpt), Stage.RCPT, rcpt)
+            self._send(C.Data(), Stage.DATA)
+
+    def _mail_params(self, transaction: Transaction) -> C.Params:
+        if not self._keywords:
+            return ()  # HELO session: no parameters (RFC 5321 §4.1.1.2)
+        params: list[tuple[str, str | None]] = []
+        if "SIZE" in self._keywords:
+            params.append(("SIZE", str(len(transaction.content))))  # RFC 1870 §6
+        if "8BITMIME" in self._keywords and not transaction.content.isascii():
+            params.append(("BODY", "8BITMIME"))  # RFC 6152
+        return tuple(params)
+
+    def _size_refusal(self, transaction: Transaction) -> Reply | None:
+        limit = self.server_size_limit
+        if limit is not None and len(transaction.content) > limit:
+            return R.SIZE_EXCEEDED.with_text(f"message size {len(transaction.content)} exceeds server limit {limit}")
+        return None
+
+    def _finish_transaction(self) -> None:
+        self._emit_result()
+        self._next_transaction()
+
+    def _emit_result(self, duplicate_window: bool = False) -> None:
+        assert self._open is not None
+        self._events.append(TransactionDone(self._open.result(duplicate_window)))
+        self._open = None
+
+    # --- endings -------------------------------------------------------------------------------------------
+
+    def _fail_everything(self, reply: Reply, stage: Stage) -> None:
+        """The session cannot carry mail (greeting or EHLO/HELO refused): fail all, say QUIT."""
+        self._fail_remaining(reply, stage)
+        self._send(C.Quit(), Stage.QUIT)
+
+    def _fail_remaining(self, reply: Reply, stage: Stage) -> None:
+        for transaction in self._todo:
+            self._open = _Open(transaction)
+            self._open.fail_open(reply, stage)
+            self._emit_result()
+        self._todo.clear()
+
+    def _abort(self, reply: Reply, closing: bool = False) -> None:
+        """The session ends now: the open transaction and every later one fail with ``reply``."""
+        if self.done:
+            return
+        stage = self._pending[0].stage if self._pending else Stage.SESSION
+        if self._open is not None:
+            duplicate = self._open.dot_sent and not closing
+            self._open.fail_open(reply, stage)
+            self._emit_result(duplicate_window=duplicate)
+        if stage is Stage.GREETING:
+            self._fail_remaining(reply, Stage.GREETING)
+        else:
+            self._fail_remaining(_not_attempted(reply), Stage.SESSION)
+        self._pending.clear()
+        self.done = True
+        self._events.append(SessionDone(reply))
+
+
+def _not_attempted(reply: Reply) -> Reply:
+    return reply if reply.code == 421 else R.NOT_ATTEMPTED
+
+
+def _parse_keywords(reply: Reply) -> dict[str, str]:
+    """EHLO keywords and their parameters, from the lines after the first (RFC 5321 §4.1.1.1)."""
+    keywords = {}
+    for line in reply.lines[1:]:
+        keyword, _, params = line.strip().partition(" ")
+        if keyword:
+            keywords[keyword.upper()] = params
+    return keywords
+
+
+_HANDLERS = {
+    Stage.GREETING: ClientConnection._on_greeting,
+    Stage.HELLO: ClientConnection._on_hello,
+    Stage.MAIL: ClientConnection._on_mail,
+    Stage.RCPT: ClientConnection._on_rcpt,
+    Stage.DATA: ClientConnection._on_data,
+    Stage.CONTENT: ClientConnection._on_content,
+    Stage.RSET: ClientConnection._on_rset,
+    Stage.QUIT: ClientConnection._on_quit,
+}

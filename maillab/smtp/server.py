@@ -1,0 +1,340 @@
+"""The server role of the sans-I/O SMTP engine (RFC 5321 §3-§4, RFC 2920, RFC 1870, RFC 2034).
+
+    server = ServerConnection(policy, ServerConfig(hostname="mx.example"))
+    server.start()                       # queues the greeting
+    server.receive_data(bytes_from_peer) # b"" when the peer closed
+    while (event := server.next_event()) is not NEED_DATA:
+        ...                              # Greeted / Replied / MessageReceived / Closed
+    wire.write(server.data_to_send())    # replies, in order; flush when input is exhausted (RFC 2920 §3.2)
+    if server.closed: wire.close()
+
+The engine does no I/O and keeps no clock. It answers every command line with exactly one reply; which
+commands are legal in which state is the single table ``SEQUENCE_ERRORS`` below.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+from maillab.errors import LocalProtocolError
+from maillab.smtp import commands as C
+from maillab.smtp import replies as R
+from maillab.smtp.policy import DefaultPolicy, Envelope, ServerConfig, ServerPolicy, Session
+from maillab.smtp.reader import CommandLine, CommandReader, ContentReader, LineDefect
+from maillab.smtp.replies import Reply
+
+log = logging.getLogger(__name__)
+
+
+class ServerState(Enum):
+    GREETING = "greeting"  # connected, greeting not yet sent
+    NO_SERVICE = "no service"  # greeted with 554: 503 to everything but QUIT (RFC 5321 §3.1)
+    CONNECTED = "connected"  # greeted, no EHLO/HELO yet
+    READY = "ready"  # EHLO/HELO done, no transaction
+    MAIL = "mail"  # MAIL accepted, no recipient accepted yet
+    RCPT = "rcpt"  # at least one recipient accepted
+    DATA = "data"  # reading message content after 354
+    CLOSED = "closed"  # 221 or 421 sent, or the peer went away
+
+
+class _NeedData:
+    def __repr__(self) -> str:
+        return "NEED_DATA"
+
+
+NEED_DATA = _NeedData()
+
+
+@dataclass(frozen=True, slots=True)
+class Greeted:
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class Replied:
+    """One command line and the one reply it got. ``command`` is None when the line did not parse."""
+
+    line: str
+    command: C.Command | None
+    reply: Reply
+
+
+@dataclass(frozen=True, slots=True)
+class MessageReceived:
+    """The final dot arrived. ``accepted`` says whether the server took responsibility (RFC 5321 §4.2.5)."""
+
+    sender: str
+    recipients: tuple[str, ...]
+    content: bytes
+    reply: Reply
+
+    @property
+    def accepted(self) -> bool:
+        return self.reply.is_positive
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """The session is over: ``reply`` is the 221/421 sent, or None when the peer went away."""
+
+    reply: Reply | None
+
+
+ServerEvent = Greeted | Replied | MessageReceived | Closed
+
+_ANY_STATE_OK = (C.Quit,)
+_ALL_COMMANDS = (C.Ehlo, C.Helo, C.Mail, C.Rcpt, C.Data, C.Rset, C.Noop, C.Vrfy, C.Help, C.Quit)
+
+#: The one table of illegal (state, command) pairs and the reply each gets (RFC 5321 §4.1.4, §3.1).
+#: Anything not listed is legal and goes to its handler.
+SEQUENCE_ERRORS: dict[tuple[ServerState, type], Reply] = {
+    **{(ServerState.NO_SERVICE, c): R.NO_SERVICE_SEQUENCE for c in _ALL_COMMANDS if c not in _ANY_STATE_OK},
+    (ServerState.CONNECTED, C.Mail): R.NEED_HELO,
+    (ServerState.CONNECTED, C.Rcpt): R.NEED_MAIL,
+    (ServerState.CONNECTED, C.Data): R.NEED_MAIL,
+    (ServerState.READY, C.Rcpt): R.NEED_MAIL,
+    (ServerState.READY, C.Data): R.NEED_MAIL,
+    (ServerState.MAIL, C.Mail): R.NESTED_MAIL,
+    (ServerState.MAIL, C.Data): R.NEED_RCPT,
+    (ServerState.RCPT, C.Mail): R.NESTED_MAIL,
+}
+
+_DEFECT_REPLIES = {
+    LineDefect.TOO_LONG: R.LINE_TOO_LONG,
+    LineDefect.BARE_LF: R.BARE_LF,
+    LineDefect.BAD_CHARACTER: R.BAD_CHARACTER,
+}
+
+
+class ServerConnection:
+    """One SMTP server session, bytes in and bytes out."""
+
+    def __init__(
+        self, policy: ServerPolicy | None = None, config: ServerConfig | None = None, peer: str = "unknown"
+    ) -> None:
+        self.config = config or ServerConfig()
+        self.policy: ServerPolicy = policy or DefaultPolicy(self.config.hostname)
+        self.session = Session(peer=peer)
+        self.envelope = Envelope()
+        self.state = ServerState.GREETING
+        self._inbox = bytearray()
+        self._outbox = bytearray()
+        self._events: deque[ServerEvent] = deque()
+        self._lines = CommandReader()
+        self._content: ContentReader | None = None
+        self._eof = False
+
+    @property
+    def closed(self) -> bool:
+        return self.state is ServerState.CLOSED
+
+    # --- the sans-I/O surface ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Greet: 220, or 554 (then 503 until QUIT), or 421 (then close), as the policy decides."""
+        if self.state is not ServerState.GREETING:
+            raise _misuse(self.state, "start() called twice")
+        reply = self.policy.greeting(self.session)
+        self._emit(reply)
+        self._events.append(Greeted(reply))
+        if reply.code == 220:
+            self.state = ServerState.CONNECTED if self.config.require_helo else ServerState.READY
+        elif reply.code == 421:
+            self._close(reply)
+        else:
+            self.state = ServerState.NO_SERVICE
+
+    def receive_data(self, data: bytes) -> None:
+        """Bytes from the peer; ``b""`` means the peer closed its side."""
+        if self.state is ServerState.GREETING:
+            raise _misuse(self.state, "receive_data before start")
+        if data:
+            if not self.closed:
+                self._inbox += data
+        else:
+            self._eof = True
+
+    def next_event(self) -> ServerEvent | _NeedData:
+        """The next thing that happened, processing at most one command line or one message."""
+        if not self._events and not self.closed:
+            self._step()
+        if self._events:
+            return self._events.popleft()
+        return NEED_DATA
+
+    def data_to_send(self) -> bytes:
+        """Replies produced so far, in order; empties the outbox."""
+        out = bytes(self._outbox)
+        self._outbox.clear()
+        return out
+
+    def connection_lost(self) -> None:
+        """The transport failed: an open transaction is abandoned and nothing is delivered (§3.8)."""
+        if not self.closed:
+            self.envelope = Envelope()
+            self.state = ServerState.CLOSED
+            self._events.append(Closed(None))
+
+    # --- processing ----------------------------------------------------------------------------------------
+
+    def _step(self) -> None:
+        if self.state is ServerState.DATA:
+            self._step_content()
+            return
+        line = self._lines.next_line(self._inbox)
+        if line is not None:
+            self._handle_line(line)
+        elif self._eof:
+            self.connection_lost()
+
+    def _step_content(self) -> None:
+        assert self._content is not None
+        content = self._content.feed(self._inbox)
+        if content is None:
+            if self._eof:
+                self.connection_lost()
+            return
+        self._content = None
+        if content.too_big:
+            reply = R.SIZE_EXCEEDED
+        elif content.long_line:
+            reply = R.TEXT_LINE_TOO_LONG
+        else:
+            self.envelope.content = content.data
+            reply = self.policy.message(self.session, self.envelope)
+        assert self.envelope.sender is not None
+        self._events.append(
+            MessageReceived(self.envelope.sender, tuple(self.envelope.recipients), content.data, reply)
+        )
+        self.session.transactions += 1
+        self._reset_transaction()
+        self._answer(reply)
+
+    def _handle_line(self, line: CommandLine) -> None:
+        defect = line.defect
+        if defect is LineDefect.BARE_LF and self.config.bare_lf == "accept":
+            defect = LineDefect.NONE
+        parsed = _DEFECT_REPLIES[defect] if defect is not LineDefect.NONE else C.parse_command(line.text)
+        if isinstance(parsed, Reply):
+            self._events.append(Replied(line.text, None, parsed))
+            self._answer(parsed)
+            return
+        reply = self._sequence_error(parsed) or self._dispatch(parsed)
+        self._events.append(Replied(line.text, parsed, reply))
+        self._answer(reply)
+
+    def _sequence_error(self, command: C.Command) -> Reply | None:
+        reply = SEQUENCE_ERRORS.get((self.state, type(command)))
+        if reply is R.NEED_RCPT and self.envelope.rejected:
+            return R.NO_VALID_RECIPIENTS  # Postfix: RCPTs were tried and all refused
+        if reply is None and not self.session.esmtp and isinstance(command, C.Mail | C.Rcpt) and command.params:
+            return R.UNSUPPORTED_PARAMETER  # parameters need EHLO (RFC 5321 §4.1.1.2)
+        return reply
+
+    def _dispatch(self, command: C.Command) -> Reply:
+        match command:
+            case C.Ehlo(name) | C.Helo(name):
+                return self._hello(name, esmtp=isinstance(command, C.Ehlo))
+            case C.Mail():
+                return self._mail(command)
+            case C.Rcpt():
+                return self._rcpt(command)
+            case C.Data():
+                self.state = ServerState.DATA
+                self._content = ContentReader(self.config.max_message_size or 2**62)
+                return R.START_MAIL_INPUT
+            case C.Rset():
+                self._reset_transaction()
+                return R.RESET_OK
+            case C.Noop():
+                return R.OK
+            case C.Vrfy(address):
+                return self.policy.verify(self.session, address)
+            case C.Help():
+                return R.HELP
+            case C.Quit():
+                return R.closing(self.config.hostname)
+        raise _misuse(self.state, f"no handler for {command!r}")
+
+    def _hello(self, name: str, esmtp: bool) -> Reply:
+        """EHLO/HELO: a new session state; any transaction is dropped as by RSET (RFC 5321 §4.1.4)."""
+        self._reset_transaction()
+        refusal = self.policy.hello(self.session, name)
+        if refusal is not None:
+            return refusal
+        self.session.helo, self.session.esmtp = name, esmtp
+        self.state = ServerState.READY
+        if esmtp:
+            return R.ehlo_reply(self.config.hostname, name, self.config.ehlo_keywords())
+        return R.helo_reply(self.config.hostname)
+
+    def _mail(self, command: C.Mail) -> Reply:
+        size = _declared_size(command)
+        limit = self.config.max_message_size
+        if isinstance(size, Reply):
+            return size
+        if limit and size is not None and size > limit:
+            return R.SIZE_EXCEEDED  # RFC 1870 §6.1
+        body = command.param("BODY")
+        if any(key not in ("SIZE", "BODY") for key, _ in command.params) or body not in (None, "7BIT", "8BITMIME"):
+            return R.UNSUPPORTED_PARAMETER
+        reply = self.policy.sender(self.session, self.envelope, command.sender, size)
+        if reply.is_positive:
+            self.envelope.sender, self.envelope.declared_size = command.sender, size
+            self.envelope.body_8bit = body == "8BITMIME"
+            self.state = ServerState.MAIL
+        return reply
+
+    def _rcpt(self, command: C.Rcpt) -> Reply:
+        if command.params:
+            return R.UNSUPPORTED_PARAMETER
+        if len(self.envelope.recipients) >= self.config.max_recipients:
+            return R.TOO_MANY_RECIPIENTS  # RFC 5321 §4.5.3.1.8
+        reply = self.policy.recipient(self.session, self.envelope, command.recipient)
+        if reply.is_positive:
+            self.envelope.recipients.append(command.recipient)
+            self.state = ServerState.RCPT
+        else:
+            self.envelope.rejected += 1
+        return reply
+
+    # --- output --------------------------------------------------------------------------------------------
+
+    def _answer(self, reply: Reply) -> None:
+        """Send a command's one reply; count errors; close after 221, 421, or the hard error limit."""
+        self._emit(reply)
+        if reply.code in (221, 421):
+            self._close(reply)
+            return
+        if reply.code >= 400:
+            self.session.errors += 1
+            if self.session.errors >= self.config.hard_error_limit:  # Postfix smtpd_hard_error_limit
+                self._emit(R.TOO_MANY_ERRORS)
+                self._close(R.TOO_MANY_ERRORS)
+
+    def _emit(self, reply: Reply) -> None:
+        self._outbox += reply.to_bytes(self.config.enhanced_status_codes)
+
+    def _close(self, reply: Reply) -> None:
+        self.state = ServerState.CLOSED
+        self._events.append(Closed(reply))
+
+    def _reset_transaction(self) -> None:
+        self.envelope = Envelope()
+        if self.state in (ServerState.MAIL, ServerState.RCPT, ServerState.DATA):
+            self.state = ServerState.READY
+
+
+def _declared_size(command: C.Mail) -> int | None | Reply:
+    """The SIZE= parameter (RFC 1870 §6): absent, a number, or a 501 when it is not one."""
+    value = command.param("SIZE")
+    if value is None:
+        return None
+    return int(value) if value.isdigit() and len(value) <= 20 else R.BAD_SIZE
+
+
+def _misuse(state: ServerState, what: str) -> LocalProtocolError:
+    return LocalProtocolError(f"server role, state {state.value}: illegal {what}")
