@@ -1,0 +1,234 @@
+"""The queue manager: when each queued message is tried, how many at once per destination, and what
+happens after: done, deferred by the retry policy, or returned to the sender.
+
+Model (Postfix ``src/qmgr``): a new message is tried at once (``policy.first_attempt``); after a temporary
+failure ``policy.deferred`` names the retry time, already on the policy's queue-run grid; a job waits for
+it with one SimPy timeout. Jobs of one destination are delivered by at most ``limit`` concurrent slots;
+each slot reuses its open SMTP sessions for the next job of the destination (connection cache).
+
+Cautious start (a named departure): until a connection to a destination has succeeded, its jobs are tried
+one at a time, so that a dead destination is detected by Postfix's failure cohort (qmgr_queue.c) after
+3 refused connections, not by 5 parallel ones (REFERENCE §7 case 9).
+
+A crash interrupts every slot; a durable spool keeps every job (tried again at restart, or at its retry
+time), a volatile spool loses them all, and the loss is recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Generator
+from typing import Any
+
+import simpy
+
+from maillab.mta.bounce import RecipientStatus
+from maillab.mta.delivery import DeliveryAgent, Job, Outcome, SessionCache
+from maillab.mta.records import Lost, QueueSample, Recorder
+from maillab.mta.retry import RetryPolicy
+from maillab.smtp import Reply
+
+log = logging.getLogger(__name__)
+
+SUSPENDED = Reply(451, "4.4.1", "delivery temporarily suspended: destination is not responding")
+
+BounceHandler = Callable[[Job, list[RecipientStatus]], None]
+
+
+class QueueManager:
+    """The queue of one MTA."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        hostname: str,
+        agent: DeliveryAgent,
+        policy: RetryPolicy,
+        recorder: Recorder,
+        on_return: BounceHandler,
+        concurrency_limit: int = 20,
+    ) -> None:
+        self.env, self.hostname, self.agent, self.policy = env, hostname, agent, policy
+        self.recorder, self.on_return, self.concurrency_limit = recorder, on_return, concurrency_limit
+        self.running = True
+        self._generation = 0
+        self._waiting: dict[Job, float] = {}  # deferred jobs and their retry times
+        self._ready: dict[str, deque[Job]] = {}
+        self._inflight: set[Job] = set()
+        self._busy: dict[str, int] = {}
+        self._proven: dict[str, bool] = {}
+        self._slots: set[simpy.Process] = set()
+        self._dormant: list[tuple[Job, float]] = []
+        self._ready_count = 0
+
+    # --- what is in the queue ------------------------------------------------------------------------------
+
+    def jobs(self) -> list[Job]:
+        """Every job the queue holds now, in any state (for conservation checks)."""
+        ready = [job for jobs in self._ready.values() for job in jobs]
+        return [*self._waiting, *ready, *self._inflight, *(job for job, _ in self._dormant)]
+
+    def submit(self, job: Job) -> None:
+        self._schedule(job, self.policy.first_attempt(self.env.now))
+
+    # --- scheduling ----------------------------------------------------------------------------------------
+
+    def _schedule(self, job: Job, at: float) -> None:
+        if not self.running:
+            self._dormant.append((job, at))
+            return
+        if at <= self.env.now:
+            self._due(job)
+            return
+        self._waiting[job] = at
+        generation = self._generation
+        timer = self.env.timeout(at - self.env.now)
+        timer.callbacks.append(lambda _: self._timer_fired(job, generation))
+        self._sample()
+
+    def _timer_fired(self, job: Job, generation: int) -> None:
+        if generation == self._generation and self._waiting.pop(job, None) is not None:
+            self._due(job)
+
+    def _due(self, job: Job) -> None:
+        self._ready.setdefault(job.destination, deque()).append(job)
+        self._ready_count += 1
+        self._dispatch(job.destination)
+        self._sample()
+
+    def _limit(self, destination: str) -> int:
+        if not self._proven.get(destination, False):
+            return 1  # cautious start (module docstring)
+        window = getattr(self.policy, "concurrency_window", None)
+        allowed = window(destination, now=self.env.now) if window is not None else self.concurrency_limit
+        return max(1, min(allowed, self.concurrency_limit))
+
+    def _dispatch(self, destination: str) -> None:
+        while self._ready.get(destination) and self._busy.get(destination, 0) < self._limit(destination):
+            self._busy[destination] = self._busy.get(destination, 0) + 1
+            slot = self.env.process(self._slot(destination))
+            self._slots.add(slot)
+
+    # --- delivery slots ------------------------------------------------------------------------------------
+
+    def _slot(self, destination: str) -> Generator[simpy.Event, Any, None]:
+        cache = SessionCache()
+        try:
+            while self._ready.get(destination):
+                suspended = self.policy.suspended_until(now=self.env.now, destination=destination)
+                job = self._take(destination)
+                if suspended is not None:
+                    self._defer_suspended(job)
+                    continue
+                self._inflight.add(job)
+                outcome = yield from self.agent.attempt(job, cache)
+                self._inflight.discard(job)
+                self._proven[destination] = outcome.connected
+                self._settle(job, outcome)
+        except simpy.Interrupt:
+            return
+        finally:
+            cache.close_all()
+            self._slot_done(destination)
+
+    def _take(self, destination: str) -> Job:
+        self._ready_count -= 1
+        return self._ready[destination].popleft()
+
+    def _slot_done(self, destination: str) -> None:
+        self._busy[destination] -= 1
+        self._slots = {slot for slot in self._slots if slot.is_alive}
+        if self.running and self._ready.get(destination):
+            self._dispatch(destination)
+        elif not self._busy[destination] and not self._ready.get(destination):
+            self.policy.destination_idle(destination=destination)
+        self._sample()
+
+    def _defer_suspended(self, job: Job) -> None:
+        """A suspended destination: the job is deferred without a connection (Postfix qmgr_defer)."""
+        job.attempts += 1
+        self.agent.record(job, None, self.env.now, "suspended", SUSPENDED, len(job.recipients), local=True)
+        outcome = Outcome(deferred=[(rcpt, SUSPENDED, None) for rcpt in job.recipients])
+        self._settle(job, outcome)
+
+    # --- after an attempt ----------------------------------------------------------------------------------
+
+    def _settle(self, job: Job, outcome: Outcome) -> None:
+        now = self.env.now
+        returned = [RecipientStatus(rcpt, "failed", reply, remote, now) for rcpt, reply, remote in outcome.bounced]
+        if outcome.delivered:
+            self.policy.delivered(now=now, destination=job.destination)
+        job.recipients = [rcpt for rcpt, _, _ in outcome.deferred]
+        if job.recipients:
+            returned += self._defer(job, outcome)
+        if returned:
+            self.on_return(job, returned)
+        self._sample()
+
+    def _defer(self, job: Job, outcome: Outcome) -> list[RecipientStatus]:
+        """Ask the policy when to try again; past the lifetime, the recipients are returned (still 4.x.x)."""
+        now = self.env.now
+        decision = self.policy.deferred(
+            now=now, arrival=job.arrival, destination=job.destination, null_sender=job.sender == "",
+            attempt=job.attempts,
+        )
+        if decision.retry_at is None:
+            log.info("t=%.3f %s: %s, returning to sender", now, job.queue_id, decision.reason)
+            statuses = [RecipientStatus(rcpt, "failed", reply, remote, now) for rcpt, reply, remote in outcome.deferred]
+            job.recipients = []
+            return statuses
+        self._maybe_warn(job, outcome)
+        self._schedule(job, decision.retry_at)
+        return []
+
+    def _maybe_warn(self, job: Job, outcome: Outcome) -> None:
+        warning = self.policy.delay_warning
+        if warning is None or job.warned or job.sender == "" or self.env.now - job.arrival < warning:
+            return
+        job.warned = True
+        delayed = [RecipientStatus(rcpt, "delayed", reply, remote, self.env.now) for rcpt, reply, remote in
+                   outcome.deferred]
+        self.on_return(job, delayed)
+
+    # --- crash and restart ---------------------------------------------------------------------------------
+
+    def crash(self, volatile: bool) -> None:
+        """The host crashed: stop every slot; keep the jobs (durable spool) or record them lost (volatile)."""
+        self.running = False
+        self._generation += 1
+        for slot in list(self._slots):
+            if slot.is_alive:
+                slot.interrupt("host crash")
+        now = self.env.now
+        held = [(job, at) for job, at in self._waiting.items()]
+        held += [(job, now) for jobs in self._ready.values() for job in jobs]
+        held += [(job, now) for job in self._inflight]
+        for container in (self._waiting, self._ready, self._inflight, self._busy):
+            container.clear()
+        self._ready_count = 0
+        if volatile:
+            for job, _ in held + self._dormant:
+                for rcpt in job.recipients:
+                    self.recorder.lost.append(Lost(now, job.message_id, rcpt, self.hostname))
+            self._dormant = []
+        else:
+            self._dormant.extend(held)
+        self._sample()
+
+    def restart(self) -> None:
+        """Back up: every kept job is tried at its retry time, or now if that has passed."""
+        self.running = True
+        dormant, self._dormant = self._dormant, []
+        for job, at in sorted(dormant, key=lambda item: item[1]):
+            self._schedule(job, max(at, self.env.now))
+
+    # --- records -------------------------------------------------------------------------------------------
+
+    def _sample(self) -> None:
+        active = self._ready_count + len(self._inflight)
+        deferred = len(self._waiting) + len(self._dormant)
+        queue = self.recorder.queue
+        if queue and queue[-1].host == self.hostname and queue[-1].time == self.env.now:
+            queue.pop()
+        queue.append(QueueSample(self.env.now, self.hostname, active, deferred))
