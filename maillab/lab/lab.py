@@ -227,6 +227,10 @@ class Lab:
     def connections(self) -> Any:
         return tables.connections(self)
 
+    @property
+    def sessions(self) -> Any:
+        return tables.sessions(self)
+
     def summary(self) -> dict[str, float]:
         return tables.summary(self)
 

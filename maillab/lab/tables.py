@@ -37,9 +37,30 @@ def _frame(records: list[Any], seed: int, columns: list[str] | None = None) -> p
 
 
 def attempts(lab: Lab) -> pd.DataFrame:
+    """One row per attempt and MX host; ``made_duplicate`` marks an attempt whose connection delivered a
+    second copy of a message (RFC 1047: the first copy's 250 was lost)."""
     columns = ["message_id", "host", "destination", "attempt", "mx", "start", "end", "outcome", "code", "enhanced",
                "text", "recipients", "connection", "duplicate_risk"]
-    return _frame(lab.recorder.attempts, lab.seed, columns)
+    frame = _frame(lab.recorder.attempts, lab.seed, columns)
+    frame["made_duplicate"] = frame.connection.isin(_duplicate_connections(lab)) if len(frame) else []
+    return frame
+
+
+def _duplicate_connections(lab: Lab) -> set[str]:
+    """Connections over which a copy arrived that was not the first for its message and recipient."""
+    seen: set[tuple[str, str]] = set()
+    duplicates: set[str] = set()
+    for copy in lab.recorder.delivered:
+        key = (copy.message_id, copy.recipient)
+        if key in seen and copy.connection is not None:
+            duplicates.add(copy.connection)
+        seen.add(key)
+    return duplicates
+
+
+def sessions(lab: Lab) -> pd.DataFrame:
+    return _frame(lab.recorder.sessions, lab.seed, ["connection", "client", "server", "start", "end",
+                                                    "transactions", "outcome"])
 
 
 def transcript(lab: Lab) -> pd.DataFrame:

@@ -216,7 +216,7 @@ class DeliveryAgent:
             self.record(job, mx.exchange, start, "refused" if refused else "timeout", reply, count, local=True)
             self.policy.connection_failed(now=self.env.now, destination=job.destination)
             return None, reply
-        session = ClientSession(self.env, endpoint, self.config.client, self.recorder)
+        session = ClientSession(self.env, endpoint, self.config.client, self.recorder, start)
         failure = yield session.handshake
         if failure is None:
             self.policy.connection_succeeded(now=self.env.now, destination=job.destination)

@@ -17,7 +17,7 @@ from typing import Any
 
 import simpy
 
-from maillab.mta.records import Recorder
+from maillab.mta.records import Recorder, SessionRecord
 from maillab.net import ConnectionReset, Endpoint
 from maillab.smtp import (
     NEED_DATA,
@@ -41,14 +41,17 @@ SessionFailure = tuple[Reply, Stage]
 class ClientSession:
     """One SMTP client connection that carries transactions one after another (connection reuse)."""
 
-    def __init__(self, env: simpy.Environment, endpoint: Endpoint, config: ClientConfig, recorder: Recorder) -> None:
+    def __init__(
+        self, env: simpy.Environment, endpoint: Endpoint, config: ClientConfig, recorder: Recorder, start: float
+    ) -> None:
+        """``start``: when the connection attempt began (for the session record)."""
         self.env = env
         self.endpoint = endpoint
         self.recorder = recorder
         self.client = ClientConnection([], config, linger=True)
         self.handshake = env.event()
         self.transactions = 0
-        self.start = env.now
+        self.start = start
         self.ending: Reply | None = None
         self._waiting: dict[str, simpy.Event] = {}
         self._poke = env.event()
@@ -95,7 +98,7 @@ class ClientSession:
                 self.client.connection_lost()
                 continue
             if receiving.triggered:
-                self.client.receive_data(bytes(receiving.value))
+                self.client.receive_data(receiving.value or b"")
                 receiving = None
             elif timer is not None and timer.triggered:
                 log.info("t=%.3f %s: timed out waiting for a reply", self.env.now, self.endpoint.id)
@@ -152,3 +155,7 @@ class ClientSession:
     def _close(self) -> None:
         if self.endpoint.is_open:
             self.endpoint.close()
+        ending = "quit" if self.ending is not None and self.ending.code == 221 else str(self.ending or "closed")
+        self.recorder.sessions.append(SessionRecord(
+            self.endpoint.id, self.endpoint.local.host, self.endpoint.remote.host, self.start, self.env.now,
+            self.transactions, ending))

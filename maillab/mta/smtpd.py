@@ -169,7 +169,7 @@ class Smtpd:
                 server.connection_lost()
                 return
             if receiving.triggered:
-                server.receive_data(bytes(receiving.value))
+                server.receive_data(receiving.value or b"")
                 receiving = None
             else:
                 self._send(endpoint, IDLE_TIMEOUT.to_bytes())

@@ -175,8 +175,13 @@ class _Open:
 class ClientConnection:
     """One SMTP client session, bytes in and bytes out."""
 
-    def __init__(self, transactions: Sequence[Transaction], config: ClientConfig | None = None) -> None:
+    def __init__(
+        self, transactions: Sequence[Transaction], config: ClientConfig | None = None, linger: bool = False
+    ) -> None:
+        """``linger``: when the transactions are done, stay connected (idle) for ``add`` or ``quit``."""
         self.config = config or ClientConfig()
+        self.linger = linger
+        self._ready = False
         self._todo: deque[Transaction] = deque(transactions)
         self._open: _Open | None = None
         self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING, None)])
@@ -206,6 +211,25 @@ class ClientConnection:
         if self.done or not self._pending:
             return None
         return self.config.timeouts.for_stage(self._pending[0].stage)
+
+    @property
+    def idle(self) -> bool:
+        """Lingering between transactions: ``add`` starts another at once, ``quit`` ends the session."""
+        return self._ready and not self.done and self._open is None and not self._pending
+
+    def add(self, transaction: Transaction) -> None:
+        """Queue one more transaction on this connection (connection reuse)."""
+        if self.done or (self._pending and self._pending[-1].stage is Stage.QUIT):
+            raise LocalProtocolError("client role: add() after the session ended or QUIT was sent")
+        self._todo.append(transaction)
+        if self.idle:
+            self._next_transaction()
+
+    def quit(self) -> None:
+        """End a lingering session with QUIT."""
+        if not self.idle:
+            raise LocalProtocolError("client role: quit() is only legal while idle")
+        self._send(C.Quit(), Stage.QUIT)
 
     @property
     def in_duplicate_window(self) -> bool:
@@ -278,6 +302,7 @@ class ClientConnection:
         if reply.is_positive:
             if isinstance(pending.command, C.Ehlo):
                 self._keywords = _parse_keywords(reply)
+            self._ready = True
             self._next_transaction()
         elif isinstance(pending.command, C.Ehlo) and reply.is_permanent and not self._tried_helo:
             self._tried_helo = True  # RFC 5321 §3.2: EHLO not recognised -> HELO
@@ -365,7 +390,8 @@ class ClientConnection:
             self._open.fail_open(refusal, Stage.MAIL)
             self._emit_result()
         self._open = None
-        self._send(C.Quit(), Stage.QUIT)
+        if not self.linger:
+            self._send(C.Quit(), Stage.QUIT)
 
     def _start(self, transaction: Transaction) -> None:
         if self._need_rset:

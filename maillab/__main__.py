@@ -1,0 +1,5 @@
+"""``python -m maillab``: the same command line as the ``maillab`` script."""
+
+from maillab.cli import main
+
+raise SystemExit(main())
