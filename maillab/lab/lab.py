@@ -12,7 +12,8 @@
     lab.messages, lab.attempts, lab.transcript, lab.queue, lab.connections   # pandas DataFrames
 
 Hosts, domains, messages and failures are declared first; the world is built on the first ``run``. The
-lowest-preference MX of a domain holds its mailboxes; other MX hosts relay for it (backup MX).
+lowest-preference MX hosts of a domain hold its mailboxes (several at the same preference act as a cluster
+over shared storage); MX hosts of worse preference relay for it (backup MX).
 All randomness comes from one seed, split into named streams (``Streams``).
 """
 
@@ -243,7 +244,8 @@ class Lab:
         domain = self._domains.get(address.rpartition("@")[2].lower())
         if domain is None:
             raise ConfigError(f"no mailbox {address}: domain not declared")
-        return [m.content for m in self.mtas[_home(domain)].mailboxes.messages(address)]
+        stored = [m for host in _homes(domain) for m in self.mtas[host].mailboxes.messages(address)]
+        return [m.content for m in sorted(stored, key=lambda m: m.time)]
 
     # --- helpers --------------------------------------------------------------------------------------------
 
@@ -275,8 +277,8 @@ class Lab:
                 self.network.dns.add_mx(domain.name, host, preference)
 
     def _build_mta(self, spec: _HostSpec) -> MTA:
-        home = [d for d in self._domains.values() if _home(d) == spec.name]
-        backup = [d.name for d in self._domains.values() if spec.name in d.mx and _home(d) != spec.name]
+        home = [d for d in self._domains.values() if spec.name in _homes(d)]
+        backup = [d.name for d in self._domains.values() if spec.name in d.mx and spec.name not in _homes(d)]
         settings = dict(spec.settings)
         settings.setdefault("local_domains", frozenset(d.name for d in home))
         settings.setdefault("users", frozenset(f"{u}@{d.name}" for d in home for u in d.users))
@@ -304,6 +306,11 @@ class Lab:
         self.mtas[send.via].submit(send.sender, send.recipients, content)
 
 
+def _homes(domain: _DomainSpec) -> list[str]:
+    """The mailbox hosts of a domain: its MX hosts of the lowest preference."""
+    best = min(domain.mx.values())
+    return [host for host, preference in domain.mx.items() if preference == best]
+
+
 def _home(domain: _DomainSpec) -> str:
-    """The mailbox host of a domain: its lowest-preference MX."""
-    return min(domain.mx.items(), key=lambda item: item[1])[0]
+    return _homes(domain)[0]

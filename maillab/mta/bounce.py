@@ -83,7 +83,7 @@ def _status_part(reporting_mta: str, arrival: float, statuses: tuple[RecipientSt
         ]
         if s.remote_mta:
             fields.append(f"Remote-MTA: dns; {s.remote_mta}")
-        fields.append(f"Diagnostic-Code: smtp; {s.reply.code} {s.reply.text}".replace("\n", " "))
+        fields.append(f"Diagnostic-Code: smtp; {s.reply}")
         fields.append(f"Last-Attempt-Date: {rfc5322_date(s.last_attempt)}")
         blocks.append("\r\n".join(fields) + "\r\n")
     return (
