@@ -98,6 +98,7 @@ class Lab:
     _sends: list[_Send] = field(init=False, default_factory=list)
     _failures: list[Failure] = field(init=False, default_factory=list)
     _built: bool = field(init=False, default=False)
+    _bodies: M.BodyMaker | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         if not isinstance(self.seed, int) or isinstance(self.seed, bool):
@@ -298,9 +299,10 @@ class Lab:
         timer.callbacks.append(lambda _: self._inject(send))
 
     def _inject(self, send: _Send) -> None:
-        body = M.make_body(send.size, self.streams["content"])
-        message = M.make_message(send.message_id, send.sender, send.recipients, send.subject, body, self.env.now)
-        content = M.to_bytes(message)
+        if self._bodies is None:
+            self._bodies = M.BodyMaker(self.streams["content"])
+        body = self._bodies.body(send.size)
+        content = M.message_bytes(send.message_id, send.sender, send.recipients, send.subject, body, self.env.now)
         self.recorder.injected.append(Injected(self.env.now, send.message_id, send.sender, send.recipients,
                                                len(content), send.via))
         self.mtas[send.via].submit(send.sender, send.recipients, content)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import functools
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -31,25 +32,44 @@ def sim_datetime(now: float) -> datetime:
 
 
 def rfc5322_date(now: float) -> str:
-    return format_datetime(sim_datetime(now))
+    """RFC 5322 date of simulated time ``now`` (whole seconds, as mail headers carry)."""
+    return _date_of_second(int(now))
 
 
-def make_body(size: int, rng: random.Random) -> str:
-    """Plain text of about ``size`` octets in lines of at most 72 characters, from ``rng`` only."""
-    lines: list[str] = []
-    line: list[str] = []
-    width = total = 0
-    while total < size:
-        word = rng.choice(_WORDS)
-        if width + len(word) + 1 > 72:
-            lines.append(" ".join(line))
-            total += width + 1
-            line, width = [], 0
-        line.append(word)
-        width += len(word) + 1
-    if line:
-        lines.append(" ".join(line))
-    return "\r\n".join(lines) + "\r\n"
+@functools.lru_cache(maxsize=1024)
+def _date_of_second(second: int) -> str:
+    return format_datetime(EPOCH + timedelta(seconds=second))
+
+
+class BodyMaker:
+    """Plain-text bodies of a requested size, drawn from ``rng`` only.
+
+    Lines (at most 72 characters, so no transfer encoding is needed) come from a pool made once from the
+    stream; a body is a seeded choice of pool lines, cut to the requested size.
+    """
+
+    POOL = 256
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.pool = [self._line() for _ in range(self.POOL)]
+
+    def _line(self) -> str:
+        words: list[str] = []
+        width = 0
+        while True:
+            word = self.rng.choice(_WORDS)
+            if width + len(word) + 1 > 72:
+                return " ".join(words)
+            words.append(word)
+            width += len(word) + 1
+
+    def body(self, size: int) -> str:
+        """About ``size`` octets of text in CRLF lines (never less than one line)."""
+        count = max(1, size // 62 + 1)
+        text = "\r\n".join(self.rng.choices(self.pool, k=count))
+        cut = text.rfind("\r\n", 0, max(size, 1) + 1)
+        return (text[:cut] if cut > 0 else text) + "\r\n"
 
 
 def make_message(
@@ -64,6 +84,30 @@ def make_message(
     message["Message-ID"] = f"<{message_id}>"
     message.set_content(body)
     return message
+
+
+def message_bytes(
+    message_id: str, sender: str, recipients: tuple[str, ...], subject: str, body: str, now: float
+) -> bytes:
+    """``to_bytes(make_message(...))``, written directly when the result is known to be identical.
+
+    The email package's generator is slow (milliseconds a message). For plain ASCII headers that need no
+    folding and an ASCII body of short lines, its output is fixed; the test suite checks the two agree
+    byte for byte. Anything else goes through the email package.
+    """
+    headers = (
+        f"From: {sender or 'MAILER-DAEMON'}\r\nTo: {', '.join(recipients)}\r\nSubject: {subject}\r\n"
+        f"Date: {rfc5322_date(now)}\r\nMessage-ID: <{message_id}>\r\n"
+    )
+    simple = headers.isascii() and body.isascii() and all(len(line) <= 78 for line in headers.split("\r\n"))
+    if not simple or "\n" in body.replace("\r\n", "") or any(len(line) > 78 for line in body.split("\r\n")):
+        return to_bytes(make_message(message_id, sender, recipients, subject, body, now))
+    return (headers + _PLAIN_TEXT + body).encode("ascii")
+
+
+_PLAIN_TEXT = (
+    'Content-Type: text/plain; charset="utf-8"\r\nContent-Transfer-Encoding: 7bit\r\nMIME-Version: 1.0\r\n\r\n'
+)
 
 
 def to_bytes(message: EmailMessage) -> bytes:

@@ -125,9 +125,11 @@ class Recorder:
     transcript: list[TranscriptLine] = field(default_factory=list)
     queue: list[QueueSample] = field(default_factory=list)
     sessions: list[SessionRecord] = field(default_factory=list)
+    lines: int = 0  # SMTP lines written on every connection (counted in every transcript mode)
 
     def wire(self, time: float, connection: str, direction: str, data: bytes, in_content: bool) -> None:
         """Record bytes written on a connection, line by line, as the transcript mode says."""
+        self.lines += 1 if in_content else data.count(b"\r\n")
         mode = self.transcript_mode
         if mode is TranscriptMode.OFF:
             return

@@ -17,6 +17,7 @@ from typing import Any
 
 import simpy
 
+from maillab.mta.deadline import Deadline
 from maillab.mta.records import Recorder, SessionRecord
 from maillab.net import ConnectionReset, Endpoint
 from maillab.smtp import (
@@ -54,7 +55,8 @@ class ClientSession:
         self.start = start
         self.ending: Reply | None = None
         self._waiting: dict[str, simpy.Event] = {}
-        self._poke = env.event()
+        self._asleep = False
+        self._deadline = Deadline(env, self._expired)
         self._failure: SessionFailure | None = None
         self._stage = Stage.GREETING
         self._content_next = False
@@ -70,48 +72,56 @@ class ClientSession:
         self._waiting[transaction.tag] = done
         self.client.add(transaction)
         self.transactions += 1
-        self._wake()
+        self._pump()
         return done
 
     def quit(self) -> None:
         if self.client.idle:
             self.client.quit()
-            self._wake()
+            self._pump()
 
     # --- the pump ------------------------------------------------------------------------------------------
 
     def _run(self) -> Generator[simpy.Event, Any, None]:
         receiving: simpy.Event | None = None
         while True:
-            self._drain()
-            self._flush()
+            self._pump()
             if self.client.done:
                 break
             if receiving is None:
                 receiving = self.endpoint.recv()
-            timeout = self.client.timeout
-            timer = self.env.timeout(timeout) if timeout is not None else None
-            waits = [receiving, self._poke] if timer is None else [receiving, self._poke, timer]
+            self._asleep = True
             try:
-                yield self.env.any_of(waits)
+                data = yield receiving
             except ConnectionReset:
                 self.client.connection_lost()
                 continue
-            if receiving.triggered:
-                self.client.receive_data(receiving.value or b"")
-                receiving = None
-            elif timer is not None and timer.triggered:
+            except simpy.Interrupt:
                 log.info("t=%.3f %s: timed out waiting for a reply", self.env.now, self.endpoint.id)
                 self.client.timed_out()
+                continue
+            finally:
+                self._asleep = False
+            receiving = None
+            self.client.receive_data(data)
+        self._deadline.cancel()
         self._close()
 
-    def _wake(self) -> None:
-        if not self._poke.triggered:
-            self._poke.succeed()
+    def _pump(self) -> None:
+        """Let the engine act on what arrived, send what it wrote, and time the wait for its next reply."""
+        self._drain()
+        self._flush()
+        timeout = None if self.client.done else self.client.timeout
+        if timeout is None:
+            self._deadline.cancel()
+        else:
+            self._deadline.arm(timeout)
+
+    def _expired(self) -> None:
+        if self._asleep:
+            self.process.interrupt("reply timeout")
 
     def _drain(self) -> None:
-        if self._poke.triggered:
-            self._poke = self.env.event()
         while (event := self.client.next_event()) is not NEED_DATA:
             if isinstance(event, ServerReplied):
                 self._content_next = event.stage is Stage.DATA and event.reply.code == 354

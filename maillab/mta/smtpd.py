@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import simpy
 
 from maillab.mta.behaviours import Behaviour, Client
+from maillab.mta.deadline import Deadline
 from maillab.mta.records import Recorder
 from maillab.net import ConnectionReset, Endpoint, Host, Listener, ListenerClosed
 from maillab.smtp import NEED_DATA, DefaultPolicy, Envelope, Reply, ServerConfig, ServerConnection
@@ -146,35 +147,48 @@ class Smtpd:
     def _converse(
         self, endpoint: Endpoint, server: ServerConnection, policy: MtaPolicy
     ) -> Generator[simpy.Event, Any, None]:
+        process = self.env.active_process
+        asleep = [False]
+
+        def expired() -> None:
+            if asleep[0] and process is not None:
+                process.interrupt("idle")
+
+        deadline = Deadline(self.env, expired)
         receiving: simpy.Event | None = None
-        while True:
-            while server.next_event() is not NEED_DATA:
-                pass
-            data = server.data_to_send()
-            if data:
-                delay = max((b.reply_delay(policy.client(server.session)) for b in self.behaviours), default=0.0)
-                if delay > 0:
-                    yield self.env.timeout(delay)
-                if not self._send(endpoint, data):
+        try:
+            while True:
+                while server.next_event() is not NEED_DATA:
+                    pass
+                data = server.data_to_send()
+                if data:
+                    delay = max((b.reply_delay(policy.client(server.session)) for b in self.behaviours), default=0.0)
+                    if delay > 0:
+                        yield self.env.timeout(delay)
+                    if not self._send(endpoint, data):
+                        server.connection_lost()
+                        return
+                if server.closed:
+                    break
+                if receiving is None:
+                    receiving = endpoint.recv()
+                deadline.arm(self.idle_timeout)
+                asleep[0] = True
+                try:
+                    chunk = yield receiving
+                except ConnectionReset:
                     server.connection_lost()
                     return
-            if server.closed:
-                break
-            if receiving is None:
-                receiving = endpoint.recv()
-            timer = self.env.timeout(self.idle_timeout)
-            try:
-                yield receiving | timer
-            except ConnectionReset:
-                server.connection_lost()
-                return
-            if receiving.triggered:
-                server.receive_data(receiving.value or b"")
+                except simpy.Interrupt:
+                    self._send(endpoint, IDLE_TIMEOUT.to_bytes())
+                    server.connection_lost()
+                    break
+                finally:
+                    asleep[0] = False
                 receiving = None
-            else:
-                self._send(endpoint, IDLE_TIMEOUT.to_bytes())
-                server.connection_lost()
-                break
+                server.receive_data(chunk)
+        finally:
+            deadline.cancel()
         if endpoint.is_open:
             endpoint.close()
 

@@ -66,11 +66,14 @@ class ClientTimeouts:
     quit: float = 300.0
 
     def for_stage(self, stage: Stage) -> float:
-        return {
-            Stage.GREETING: self.greeting, Stage.HELLO: self.hello, Stage.MAIL: self.mail,
-            Stage.RCPT: self.rcpt, Stage.DATA: self.data_init, Stage.CONTENT: self.data_done,
-            Stage.RSET: self.rset, Stage.QUIT: self.quit,
-        }.get(stage, self.hello)
+        value: float = getattr(self, _TIMEOUT_FIELD.get(stage, "hello"))
+        return value
+
+
+_TIMEOUT_FIELD = {
+    Stage.GREETING: "greeting", Stage.HELLO: "hello", Stage.MAIL: "mail", Stage.RCPT: "rcpt",
+    Stage.DATA: "data_init", Stage.CONTENT: "data_done", Stage.RSET: "rset", Stage.QUIT: "quit",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Codes and their meanings: RFC 5321 §4.2.2-§4.2.3; enhanced codes: RFC 3463 §3
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -69,6 +70,9 @@ class Reply:
 
     def to_bytes(self, enhanced: bool = True) -> bytes:
         """Wire form: ``250-first`` continuation lines, ``250 last`` (RFC 5321 §4.2.1)."""
+        return _wire_form(self, enhanced)
+
+    def _format(self, enhanced: bool) -> bytes:
         prefix = f"{self.enhanced} " if enhanced and self.enhanced else ""
         lines = self.lines
         out = [f"{self.code}-{prefix}{line}\r\n" for line in lines[:-1]]
@@ -78,6 +82,12 @@ class Reply:
     def __str__(self) -> str:
         prefix = f"{self.enhanced} " if self.enhanced else ""
         return f"{self.code} {prefix}{self.text}".replace("\n", " / ")
+
+
+@functools.lru_cache(maxsize=4096)
+def _wire_form(reply: Reply, enhanced: bool) -> bytes:
+    """Replies repeat: their wire forms are cached (a reply is immutable)."""
+    return reply._format(enhanced)
 
 
 def split_enhanced(code: int, text: str) -> tuple[str | None, str]:
