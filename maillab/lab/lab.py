@@ -157,6 +157,8 @@ class Lab:
         Returns its Message-ID, the key of every record about it."""
         rcpts = (recipients,) if isinstance(recipients, str) else tuple(recipients)
         self._check_send(at, sender, rcpts, size)
+        if len(subject.splitlines()) > 1 or subject.endswith(("\r", "\n")):
+            raise ConfigError(f"send(): subject {subject!r} must be one line")
         host = via or self._home_of(sender)
         message_id = f"m{len(self._sends) + 1:06d}.s{self.seed}@maillab"
         self._sends.append(_Send(float(at), sender, rcpts, host, size, subject, message_id))

@@ -22,6 +22,7 @@ EPOCH = datetime(2026, 1, 5, 9, 0, 0, tzinfo=UTC)
 
 _HEADER_END = b"\r\n\r\n"
 _MESSAGE_ID = re.compile(rb"^Message-ID:[ \t]*<([^>\r\n]*)>", re.IGNORECASE | re.MULTILINE)
+_SIMPLE_SUBJECT = re.compile(r"^[!-~]+( [!-~]+)*$")  # printable ASCII words; no "=?" encoded-word look-alikes
 _RECEIVED = re.compile(rb"^Received:", re.IGNORECASE | re.MULTILINE)
 _WORDS = ("mail", "queue", "relay", "retry", "packet", "route", "host", "domain", "reply", "session",
           "message", "header", "body", "latency", "window", "backoff", "greeting", "envelope")
@@ -99,8 +100,12 @@ def message_bytes(
         f"From: {sender or 'MAILER-DAEMON'}\r\nTo: {', '.join(recipients)}\r\nSubject: {subject}\r\n"
         f"Date: {rfc5322_date(now)}\r\nMessage-ID: <{message_id}>\r\n"
     )
-    simple = headers.isascii() and body.isascii() and all(len(line) <= 78 for line in headers.split("\r\n"))
-    if not simple or "\n" in body.replace("\r\n", "") or any(len(line) > 78 for line in body.split("\r\n")):
+    simple = (
+        _SIMPLE_SUBJECT.match(subject) is not None
+        and headers.isascii() and body.isascii()
+        and all(len(line) <= 78 for line in headers.split("\r\n"))
+    )
+    if not simple or "=?" in subject or "\n" in body.replace("\r\n", "") or any(len(line) > 78 for line in body.split("\r\n")):
         return to_bytes(make_message(message_id, sender, recipients, subject, body, now))
     return (headers + _PLAIN_TEXT + body).encode("ascii")
 
