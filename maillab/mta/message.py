@@ -105,7 +105,8 @@ def message_bytes(
         and headers.isascii() and body.isascii()
         and all(len(line) <= 78 for line in headers.split("\r\n"))
     )
-    if not simple or "=?" in subject or "\n" in body.replace("\r\n", "") or any(len(line) > 78 for line in body.split("\r\n")):
+    lines_ok = "\n" not in body.replace("\r\n", "") and all(len(line) <= 78 for line in body.split("\r\n"))
+    if not simple or "=?" in subject or not lines_ok:
         return to_bytes(make_message(message_id, sender, recipients, subject, body, now))
     return (headers + _PLAIN_TEXT + body).encode("ascii")
 

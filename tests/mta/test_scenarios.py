@@ -10,7 +10,7 @@ import pytest
 
 from maillab.errors import ConfigError
 from maillab.mta.behaviours import NotWilling, Quota
-from tests.mta.scenarios import RECIPIENT, SENDER, starts, two_hosts
+from tests.mta.scenarios import RECIPIENT, SENDER, two_hosts
 
 DAY = 86400.0
 
