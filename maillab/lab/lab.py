@@ -235,6 +235,10 @@ class Lab:
     def sessions(self) -> Any:
         return tables.sessions(self)
 
+    @property
+    def failures(self) -> Any:
+        return tables.failures(self)
+
     def summary(self) -> dict[str, float]:
         return tables.summary(self)
 

@@ -79,6 +79,13 @@ def connections(lab: Lab) -> pd.DataFrame:
     return frame
 
 
+def failures(lab: Lab) -> pd.DataFrame:
+    """The scheduled failures: kind, target, start, end (NaN: to the end of the run)."""
+    rows = [{"kind": f.kind, "target": f.target if isinstance(f.target, str) else " - ".join(f.target),
+             "start": f.start, "end": np.nan if f.end is None else f.end} for f in lab._failures]
+    return pd.DataFrame(rows, columns=["kind", "target", "start", "end"])
+
+
 def _still_queued(lab: Lab) -> set[tuple[str, str]]:
     return {(job.message_id, rcpt) for mta in lab.mtas.values() for job in mta.queue.jobs() for rcpt in job.recipients}
 
