@@ -19,15 +19,9 @@ def build_demo(seed: int = 1, messages: int = 120, duration: float = 2 * HOURS) 
     (greylisting) and d.example (a plain server that knows only some users)."""
     lab = Lab(seed=seed)
     lab.add_router("internet")
-    hosts = {
-        "mail.a.example": {},
-        "mx1.b.example": {},
-        "mx2.b.example": {},
-        "mx.c.example": {"behaviours": [Greylisting()]},
-        "mx.d.example": {},
-    }
-    for name, options in hosts.items():
-        lab.add_host(name, **options)
+    hosts = ["mail.a.example", "mx1.b.example", "mx2.b.example", "mx.c.example", "mx.d.example"]
+    for name in hosts:
+        lab.add_host(name, behaviours=[Greylisting()] if name == "mx.c.example" else [])
         lab.add_link(name, "internet", latency=0.015, bandwidth=1_250_000)
     lab.add_domain("a.example", mx="mail.a.example", users=["alice", "ann"])
     lab.add_domain("b.example", mx={"mx1.b.example": 10, "mx2.b.example": 20}, users=["bob", "bea"])
