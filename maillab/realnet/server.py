@@ -26,6 +26,7 @@ from maillab.errors import ConfigError
 from maillab.realnet.endpoint import Endpoint, describe_os_error
 from maillab.realnet.maildir import MaildirStore
 from maillab.realnet.policy import LocalDomainPolicy
+from maillab.smtp.commands import is_mailbox
 from maillab.smtp.policy import ServerConfig, ServerPolicy
 from maillab.smtp.replies import Reply
 from maillab.smtp.server import NEED_DATA, Closed, MessageReceived, Replied, ServerConnection
@@ -124,11 +125,11 @@ class SmtpServer:
         log.debug("%s connected", stats.peer)
         try:
             await self._converse(conn, reader, writer, stats)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError:  # close(): the task ends here, normally. Python 3.11's asyncio.streams
+            # calls task.exception() on a finished connection task, which raises for a cancelled one.
             if not conn.closed:
                 stats.ending = "server shutdown"
                 await _say_and_close(writer, shutdown_reply(self.config.hostname).to_bytes())
-            raise
         except (ConnectionError, OSError) as exc:
             conn.connection_lost()
             stats.ending = f"connection error: {exc}"
@@ -206,6 +207,8 @@ async def serve_smtp(host: str, port: int, domain: str, users: Iterable[str] | N
     ``maildir/<user>/`` (a Maildir). ``port`` 0 picks a free port: read it from ``server.address``.
     Bad values and an address already in use raise ``ConfigError``.
     """
+    if hostname is not None and not is_mailbox(f"postmaster@{hostname}"):
+        raise ConfigError(f"hostname {hostname!r} is not a valid host name (e.g. mx.example.test)")
     name = hostname or domain
     config = ServerConfig(hostname=name, max_message_size=max_message_size, pipelining=pipelining)
     policy = LocalDomainPolicy(name, domain, users, MaildirStore(maildir))
