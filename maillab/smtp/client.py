@@ -24,7 +24,7 @@ from enum import Enum
 from maillab.errors import LocalProtocolError, RemoteProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
-from maillab.smtp.reader import stuff
+from maillab.smtp.reader import normalize_line_ends, stuff
 from maillab.smtp.replies import Reply, ReplyParser
 from maillab.smtp.server import NEED_DATA, _NeedData
 
@@ -206,7 +206,7 @@ class ClientConnection:
     @property
     def server_size_limit(self) -> int | None:
         value = self._keywords.get("SIZE", "")
-        return int(value) if value.isdigit() and int(value) > 0 else None
+        return int(value) if value.isascii() and value.isdigit() and int(value) > 0 else None
 
     @property
     def timeout(self) -> float | None:
@@ -291,7 +291,7 @@ class ClientConnection:
         pending = self._pending.popleft()
         self._events.append(ServerReplied(pending.stage, pending.command, reply))
         if reply.code == 421 and pending.stage is not Stage.QUIT:
-            self._abort(reply, closing=True)
+            self._abort(reply, closing=True, stage=pending.stage)
             return
         _HANDLERS[pending.stage](self, pending, reply)
 
@@ -348,7 +348,10 @@ class ClientConnection:
     def _on_data(self, pending: _Pending, reply: Reply) -> None:
         opened = self._open
         assert opened is not None
-        if reply.code == 354:
+        if reply.is_positive and reply.code < 300:
+            self._abort(R.PROTOCOL_VIOLATION, stage=Stage.DATA)  # 2xx to DATA: no content was sent
+            return
+        if reply.code < 400:  # 354, or any 3xx: act on the first digit (RFC 5321 §4.2.1)
             self._outbox += stuff(opened.transaction.content) if opened.accepted else b""
             self._outbox += b".\r\n"
             opened.dot_sent = True
@@ -369,7 +372,9 @@ class ClientConnection:
         self._finish_transaction()
 
     def _on_rset(self, pending: _Pending, reply: Reply) -> None:
-        pass  # RSET's reply changes nothing; 421 was handled before
+        """Without pipelining, the transaction waiting behind RSET starts now (RFC 2920 §3.1)."""
+        if self._open is not None and not self.pipelining:
+            self._send_mail(self._open.transaction)
 
     def _on_quit(self, pending: _Pending, reply: Reply) -> None:
         self.done = True
@@ -400,6 +405,11 @@ class ClientConnection:
         if self._need_rset:
             self._send(C.Rset(), Stage.RSET)
             self._need_rset = False
+            if not self.pipelining:
+                return  # MAIL follows RSET's reply
+        self._send_mail(transaction)
+
+    def _send_mail(self, transaction: Transaction) -> None:
         self._send(C.Mail(transaction.sender, self._mail_params(transaction)), Stage.MAIL)
         if self.pipelining:  # RFC 2920 §3.1: MAIL and RCPTs anywhere in a group, DATA last
             for rcpt in transaction.recipients:
@@ -411,15 +421,15 @@ class ClientConnection:
             return ()  # HELO session: no parameters (RFC 5321 §4.1.1.2)
         params: list[tuple[str, str | None]] = []
         if "SIZE" in self._keywords:
-            params.append(("SIZE", str(len(transaction.content))))  # RFC 1870 §6
+            params.append(("SIZE", str(len(normalize_line_ends(transaction.content)))))  # RFC 1870 §5-6
         if "8BITMIME" in self._keywords and not transaction.content.isascii():
             params.append(("BODY", "8BITMIME"))  # RFC 6152
         return tuple(params)
 
     def _size_refusal(self, transaction: Transaction) -> Reply | None:
-        limit = self.server_size_limit
-        if limit is not None and len(transaction.content) > limit:
-            return R.SIZE_EXCEEDED.with_text(f"message size {len(transaction.content)} exceeds server limit {limit}")
+        limit, size = self.server_size_limit, len(normalize_line_ends(transaction.content))
+        if limit is not None and size > limit:
+            return R.SIZE_EXCEEDED.with_text(f"message size {size} exceeds server limit {limit}")
         return None
 
     def _finish_transaction(self) -> None:
@@ -445,17 +455,19 @@ class ClientConnection:
             self._emit_result()
         self._todo.clear()
 
-    def _abort(self, reply: Reply, closing: bool = False) -> None:
-        """The session ends now: the open transaction and every later one fail with ``reply``."""
+    def _abort(self, reply: Reply, closing: bool = False, stage: Stage | None = None) -> None:
+        """The session ends now: the open transaction and every later one fail with ``reply``.
+        ``stage``: what was being waited for (default: the first pending reply)."""
         if self.done:
             return
-        stage = self._pending[0].stage if self._pending else Stage.SESSION
+        if stage is None:
+            stage = self._pending[0].stage if self._pending else Stage.SESSION
         if self._open is not None:
             duplicate = self._open.dot_sent and not closing
             self._open.fail_open(reply, stage)
             self._emit_result(duplicate_window=duplicate)
-        if stage is Stage.GREETING:
-            self._fail_remaining(reply, Stage.GREETING)
+        if stage in (Stage.GREETING, Stage.HELLO):
+            self._fail_remaining(reply, stage)  # no transaction could start: each fails where the session did
         else:
             self._fail_remaining(_not_attempted(reply), Stage.SESSION)
         self._pending.clear()

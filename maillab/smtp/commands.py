@@ -50,7 +50,11 @@ class Mail:
     params: Params = field(default=())
 
     def param(self, name: str) -> str | None:
+        """The parameter's value; None when it is absent or has no value (see ``has_param``)."""
         return next((value for key, value in self.params if key == name.upper()), None)
+
+    def has_param(self, name: str) -> bool:
+        return any(key == name.upper() for key, _ in self.params)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,8 +200,10 @@ def _parse_path_argument(argument: str, keyword: str, allow_null: bool) -> tuple
     if not argument.upper().startswith(keyword):
         return None
     rest = argument[len(keyword):].lstrip(" ")
+    if not rest:
+        return None  # no path at all: a syntax error (the null path is written <>)
     if rest.startswith("<"):
-        end = rest.find(">")
+        end = _closing_bracket(rest)
         if end < 0:
             return R.BAD_ADDRESS
         path, tail = rest[1:end], rest[end + 1:]
@@ -211,6 +217,21 @@ def _parse_path_argument(argument: str, keyword: str, allow_null: bool) -> tuple
         return params
     address = _check_path(path, allow_null)
     return address if isinstance(address, Reply) else (address, params)
+
+
+def _closing_bracket(text: str) -> int:
+    """Index of the ``>`` that closes the path, skipping quoted strings (a quoted local part may hold one)."""
+    quoted = escaped = False
+    for index, char in enumerate(text):
+        if escaped:
+            escaped = False
+        elif char == "\\" and quoted:
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == ">" and not quoted:
+            return index
+    return -1
 
 
 def _parse_params(tail: str) -> Params | Reply:

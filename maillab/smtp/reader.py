@@ -19,17 +19,18 @@ _END_OF_DATA = b"\r\n.\r\n"
 class LineDefect(Enum):
     NONE = "none"
     TOO_LONG = "too long"
-    BARE_LF = "bare LF"
     BAD_CHARACTER = "NUL or 8-bit"
 
 
 @dataclass(frozen=True, slots=True)
 class CommandLine:
-    """One command line as read: its text (without CRLF) and what is wrong with it, if anything."""
+    """One command line as read: its text (without the line end), what is wrong with its characters or
+    length, if anything, and whether it ended in a bare LF instead of CRLF."""
 
     text: str
     defect: LineDefect
     raw: bytes
+    bare_lf: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,19 +62,18 @@ class CommandReader:
             return None
         raw = bytes(buffer[: end + 1])
         del buffer[: end + 1]
+        bare_lf = not raw.endswith(b"\r\n")
         if self._discarding or len(raw) > self.max_line:
             self._discarding = False
-            return CommandLine("", LineDefect.TOO_LONG, raw)
-        return _classify(raw)
+            return CommandLine("", LineDefect.TOO_LONG, raw, bare_lf)
+        return _classify(raw, bare_lf)
 
 
-def _classify(raw: bytes) -> CommandLine:
-    if not raw.endswith(b"\r\n"):
-        return CommandLine(raw[:-1].decode("latin-1"), LineDefect.BARE_LF, raw)
-    body = raw[:-2]
+def _classify(raw: bytes, bare_lf: bool) -> CommandLine:
+    body = raw[:-1] if bare_lf else raw[:-2]
     if not body.isascii() or b"\x00" in body or b"\r" in body:
-        return CommandLine(body.decode("latin-1"), LineDefect.BAD_CHARACTER, raw)
-    return CommandLine(body.decode("ascii"), LineDefect.NONE, raw)
+        return CommandLine(body.decode("latin-1"), LineDefect.BAD_CHARACTER, raw, bare_lf)
+    return CommandLine(body.decode("ascii"), LineDefect.NONE, raw, bare_lf)
 
 
 class ContentReader:
@@ -124,11 +124,16 @@ def unstuff(stuffed: bytes) -> bytes:
     return data[1:] if data.startswith(b".") else data
 
 
-def stuff(content: bytes) -> bytes:
-    """CRLF line ends, a dot doubled at the start of any line, a final CRLF: ready for ``.`` (§4.5.2)."""
+def normalize_line_ends(content: bytes) -> bytes:
+    """Every line ending in CRLF (bare LFs become CRLF), the last one included: what goes on the wire."""
     if b"\n" in content.replace(b"\r\n", b""):
         content = content.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     if content and not content.endswith(b"\r\n"):
         content += b"\r\n"
-    stuffed = content.replace(b"\r\n.", b"\r\n..")
+    return content
+
+
+def stuff(content: bytes) -> bytes:
+    """CRLF line ends, a dot doubled at the start of any line, a final CRLF: ready for ``.`` (§4.5.2)."""
+    stuffed = normalize_line_ends(content).replace(b"\r\n.", b"\r\n..")
     return b"." + stuffed if stuffed.startswith(b".") else stuffed

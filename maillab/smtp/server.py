@@ -104,7 +104,6 @@ SEQUENCE_ERRORS: dict[tuple[ServerState, type], Reply] = {
 
 _DEFECT_REPLIES = {
     LineDefect.TOO_LONG: R.LINE_TOO_LONG,
-    LineDefect.BARE_LF: R.BARE_LF,
     LineDefect.BAD_CHARACTER: R.BAD_CHARACTER,
 }
 
@@ -214,10 +213,7 @@ class ServerConnection:
         self._answer(reply)
 
     def _handle_line(self, line: CommandLine) -> None:
-        defect = line.defect
-        if defect is LineDefect.BARE_LF and self.config.bare_lf == "accept":
-            defect = LineDefect.NONE
-        parsed = _DEFECT_REPLIES[defect] if defect is not LineDefect.NONE else C.parse_command(line.text)
+        parsed = self._parse(line)
         if isinstance(parsed, Reply):
             self._events.append(Replied(line.text, None, parsed))
             self._answer(parsed)
@@ -225,6 +221,18 @@ class ServerConnection:
         reply = self._sequence_error(parsed) or self._dispatch(parsed)
         self._events.append(Replied(line.text, parsed, reply))
         self._answer(reply)
+
+    def _parse(self, line: CommandLine) -> C.Command | Reply:
+        """The command on a line, or the reply refusing the line: bad characters or length, a bare LF,
+        and in the no-service state anything but QUIT (RFC 5321 §3.1: 503 until QUIT)."""
+        if line.defect is not LineDefect.NONE:
+            return _DEFECT_REPLIES[line.defect]
+        if line.bare_lf and self.config.bare_lf == "reject":
+            return R.BARE_LF
+        parsed = C.parse_command(line.text)
+        if self.state is ServerState.NO_SERVICE and not isinstance(parsed, C.Quit):
+            return R.NO_SERVICE_SEQUENCE
+        return parsed
 
     def _sequence_error(self, command: C.Command) -> Reply | None:
         reply = SEQUENCE_ERRORS.get((self.state, type(command)))
@@ -260,11 +268,12 @@ class ServerConnection:
         raise _misuse(self.state, f"no handler for {command!r}")
 
     def _hello(self, name: str, esmtp: bool) -> Reply:
-        """EHLO/HELO: a new session state; any transaction is dropped as by RSET (RFC 5321 §4.1.4)."""
-        self._reset_transaction()
+        """EHLO/HELO: a new session state; any transaction is dropped as by RSET (RFC 5321 §4.1.4).
+        A refused EHLO/HELO changes nothing."""
         refusal = self.policy.hello(self.session, name)
         if refusal is not None:
             return refusal
+        self._reset_transaction()
         self.session.helo, self.session.esmtp = name, esmtp
         self.state = ServerState.READY
         if esmtp:
@@ -278,8 +287,10 @@ class ServerConnection:
             return size
         if limit and size is not None and size > limit:
             return R.SIZE_EXCEEDED  # RFC 1870 §6.1
-        body = command.param("BODY")
-        if any(key not in ("SIZE", "BODY") for key, _ in command.params) or body not in (None, "7BIT", "8BITMIME"):
+        body = (command.param("BODY") or "").upper()
+        if command.has_param("BODY") and body not in ("7BIT", "8BITMIME"):
+            return R.UNSUPPORTED_PARAMETER  # RFC 6152: body-value is 7BIT or 8BITMIME, any case
+        if any(key not in ("SIZE", "BODY") for key, _ in command.params):
             return R.UNSUPPORTED_PARAMETER
         reply = self.policy.sender(self.session, self.envelope, command.sender, size)
         if reply.is_positive:
@@ -329,11 +340,11 @@ class ServerConnection:
 
 
 def _declared_size(command: C.Mail) -> int | None | Reply:
-    """The SIZE= parameter (RFC 1870 §6): absent, a number, or a 501 when it is not one."""
-    value = command.param("SIZE")
-    if value is None:
+    """The SIZE= parameter (RFC 1870 §6): absent, 1-20 ASCII digits, or a 501 when it is anything else."""
+    if not command.has_param("SIZE"):
         return None
-    return int(value) if value.isdigit() and len(value) <= 20 else R.BAD_SIZE
+    value = command.param("SIZE") or ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else R.BAD_SIZE
 
 
 def _misuse(state: ServerState, what: str) -> LocalProtocolError:

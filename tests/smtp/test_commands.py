@@ -95,15 +95,11 @@ def test_parse_command(line, expected):
     assert parse_command(line) == expected
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: 'MAIL FROM:' with no path is taken as the null sender; "
-                                       "RFC 5321 §4.1.1.2 Reverse-path = Path / \"<>\"")
 def test_mail_from_without_any_path_is_a_syntax_error():
     result = parse_command("MAIL FROM:")
     assert isinstance(result, Reply) and result.code == 501, result
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: the path ends at the first '>' even inside a quoted local "
-                                       "part; RFC 5321 §4.1.2 qtextSMTP includes '>' (%d62)")
 def test_quoted_local_part_may_contain_angle_bracket():
     assert parse_command('MAIL FROM:<"a>b"@example.org>') == Mail('"a>b"@example.org')
 

@@ -116,9 +116,6 @@ def test_policy_refuses_hello():
     assert server.conn.session.helo == "good.example"
 
 
-@pytest.mark.xfail(strict=True, reason="engine bug: a policy-refused EHLO mid-transaction still resets the "
-                                       "transaction (reset happens before the hook); RFC 5321 §4.1.4: after an "
-                                       "unacceptable EHLO the server MUST stay in the same state")
 def test_refused_hello_keeps_the_transaction():
     server = Server(policy=Recording(hello=Reply(550, "5.7.1", "Go away")))
     out = server.send(MAIL + RCPT + b"EHLO bad.example\r\nDATA\r\n")
