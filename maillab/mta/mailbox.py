@@ -43,6 +43,7 @@ class MailStore:
     def write_maildir(self, directory: Path) -> list[Path]:
         """One Maildir per user under ``directory`` (``user@domain/``); returns the folders written."""
         written = []
+        directory.mkdir(parents=True, exist_ok=True)
         for address in sorted(self.boxes):
             box = mailbox.Maildir(directory / address, create=True)
             for stored in self.boxes[address]:
