@@ -1,16 +1,21 @@
 """Scheduled failures: each a window [start, end) in which part of the world misbehaves.
 
-    refuse  the host's smtpd is stopped: connections are refused (RST after one round trip)
-    down    the host is down: packets are silently dropped, connects time out
-    crash   the host crashes (open connections reset; the spool survives if durable) and restarts at end
-    link    the link between two nodes fails (target is a pair) and is restored at end
-    dns     DNS lookups fail temporarily (target is a domain, or "*" for every lookup)
+    refuse       the host's smtpd is stopped: connections are refused (RST after one round trip)
+    down         the host is down: packets are silently dropped, connects time out
+    crash        the host crashes (open connections reset; the spool survives if durable), restarts at end
+    link         the link between two nodes fails (target is a pair) and is restored at end
+    dns          DNS lookups fail temporarily (target is a domain, or "*" for every lookup)
+    flapping     a host (down/up) or a link (target a pair) alternates: up for Exp(mtbf), down for Exp(mttr)
+    partition    every link between nodes of different ``groups`` fails (target: the groups)
+    not_willing  the host greets with 421 (or ``code=554``) instead of 220
+    disk_full    the host answers the final dot with 452 4.3.1
 
 ``end`` None means the failure lasts to the end of the run.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -18,11 +23,13 @@ from typing import TYPE_CHECKING, Any
 import simpy
 
 from maillab.errors import ConfigError
+from maillab.mta.behaviours import DiskFull, NotWilling
 
 if TYPE_CHECKING:
     from maillab.lab.lab import Lab
+    from maillab.mta.mta import MTA
 
-FAILURE_KINDS = ("refuse", "down", "crash", "link", "dns")
+FAILURE_KINDS = ("refuse", "down", "crash", "link", "dns", "flapping", "partition", "not_willing", "disk_full")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,29 +43,93 @@ class Failure:
 
 def schedule_failure(lab: Lab, failure: Failure) -> None:
     """Arrange for ``failure`` to begin and end at its times in ``lab``'s world."""
+    end = failure.end if failure.end is not None else float("inf")
     if failure.kind == "dns":
         domain = None if failure.target == "*" else str(failure.target)
-        lab.network.dns.outage(failure.start, failure.end if failure.end is not None else float("inf"), domain)
-        return
-    begin, finish = _actions(lab, failure)
-    lab.env.process(_window(lab.env, failure, begin, finish))
+        lab.network.dns.outage(failure.start, end, domain)
+    elif failure.kind in ("not_willing", "disk_full"):
+        _add_behaviour(lab, failure, end)
+    elif failure.kind == "flapping":
+        begin, finish = _actions(lab, failure)
+        rng = lab.streams[f"flapping/{failure.target}/{failure.start}"]
+        lab.env.process(_flapping(lab, failure, begin, finish, rng))
+    else:
+        begin, finish = _actions(lab, failure)
+        lab.env.process(_window(lab.env, failure, begin, finish))
 
 
-def _actions(lab: Lab, failure: Failure) -> tuple[Callable[[], None], Callable[[], None]]:
-    if failure.kind == "link":
-        if not isinstance(failure.target, tuple) or len(failure.target) != 2:
-            raise ConfigError(f"link failure: target must be a pair of node names, got {failure.target!r}")
-        link = lab.network.link(*failure.target)
-        return link.fail, link.restore
+def _add_behaviour(lab: Lab, failure: Failure, end: float) -> None:
+    mta = _mta(lab, failure)
+    window = ((failure.start, end),)
+    behaviour = NotWilling(window, int(failure.options.get("code", 421))) if failure.kind == "not_willing" \
+        else DiskFull(window)
+    mta.smtpd.behaviours = (behaviour, *mta.smtpd.behaviours)
+
+
+def _mta(lab: Lab, failure: Failure) -> MTA:
     name = str(failure.target)
     if name not in lab.mtas:
         raise ConfigError(f"{failure.kind} failure: host {name!r} is not declared")
-    host, mta = lab.network.host(name), lab.mtas[name]
+    return lab.mtas[name]
+
+
+def _actions(lab: Lab, failure: Failure) -> tuple[Callable[[], None], Callable[[], None]]:
+    if failure.kind == "partition":
+        return _partition(lab, failure)
+    if isinstance(failure.target, tuple):
+        if len(failure.target) != 2:
+            raise ConfigError(f"{failure.kind} failure: target must be a pair of node names, got {failure.target!r}")
+        link = lab.network.link(*failure.target)
+        return link.fail, link.restore
+    mta = _mta(lab, failure)
+    host = lab.network.host(mta.hostname)
     if failure.kind == "refuse":
         return mta.smtpd.stop, mta.smtpd.start
-    if failure.kind == "down":
+    if failure.kind in ("down", "flapping"):
         return host.down, host.up
     return host.crash, host.restart
+
+
+def _partition(lab: Lab, failure: Failure) -> tuple[Callable[[], None], Callable[[], None]]:
+    groups = [set(group) for group in failure.options["groups"]]
+
+    def crosses(a: str, b: str) -> bool:
+        side_a = next((i for i, g in enumerate(groups) if a in g), None)
+        side_b = next((i for i, g in enumerate(groups) if b in g), None)
+        return side_a is not None and side_b is not None and side_a != side_b
+
+    links = [link for link in lab.network.links if crosses(_node_name(link.a), _node_name(link.b))]
+
+    def begin() -> None:
+        for link in links:
+            link.fail()
+
+    def finish() -> None:
+        for link in links:
+            link.restore()
+
+    return begin, finish
+
+
+def _node_name(node: Any) -> str:
+    return str(getattr(node, "name", node))
+
+
+def _flapping(lab: Lab, failure: Failure, begin: Callable[[], None], finish: Callable[[], None],
+              rng: random.Random) -> Generator[simpy.Event, Any, None]:
+    """Up for Exp(mtbf), down for Exp(mttr), from start to end; each down spell is recorded."""
+    env, end = lab.env, failure.end if failure.end is not None else float("inf")
+    mtbf, mttr = float(failure.options["mtbf"]), float(failure.options["mttr"])
+    yield env.timeout(failure.start - env.now)
+    while True:
+        yield env.timeout(rng.expovariate(1 / mtbf))
+        if env.now >= end:
+            return
+        begin()
+        down_at = env.now
+        yield env.timeout(min(rng.expovariate(1 / mttr), end - env.now))
+        finish()
+        lab.spells.append((failure.kind, failure.target, down_at, env.now))
 
 
 def _window(env: simpy.Environment, failure: Failure, begin: Callable[[], None],

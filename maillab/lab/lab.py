@@ -86,6 +86,11 @@ class Lab:
 
     seed: int = 0
     transcript_mode: str = "commands"
+    duration: float | None = None  # the run length a lab file asks for (run() with no until uses it)
+    warmup: float = 0.0  # messages created before this are left out of summary()
+    description: str = ""
+    roles: dict[str, str] = field(default_factory=dict)  # host -> client | submission | relay | mx
+    spells: list[tuple[str, Any, float, float]] = field(default_factory=list)  # realised flapping outages
     streams: Streams = field(init=False)
     env: simpy.Environment = field(init=False)
     network: Network = field(init=False)
@@ -166,22 +171,38 @@ class Lab:
             self._schedule_send(self._sends[-1])
         return message_id
 
-    def fail(self, target: str | tuple[str, str], kind: str, start: float, end: float | None = None,
+    def fail(self, target: Any, kind: str, start: float, end: float | None = None,
              **options: Any) -> None:
         """Schedule a failure: kinds are ``refuse`` (daemon stopped), ``down`` (silent), ``crash``,
-        ``link`` (target is a pair of nodes), ``dns`` (target is a domain or "*")."""
+        ``link`` (target is a pair of nodes), ``dns`` (target is a domain or "*"), ``flapping`` (a host or
+        a pair; options mtbf, mttr), ``partition`` (options groups), ``not_willing`` (option code),
+        ``disk_full``. See ``maillab.lab.failures``."""
         self._not_built("fail")
         if kind not in FAILURE_KINDS:
             raise ConfigError(f"failure kind {kind!r} is unknown; known: {', '.join(FAILURE_KINDS)}")
         if start < 0 or (end is not None and end <= start):
             raise ConfigError(f"failure {kind} on {target}: needs 0 <= start < end, got {start}..{end}")
+        if kind == "flapping" and not (options.get("mtbf", 0) > 0 and options.get("mttr", 0) > 0):
+            raise ConfigError(f"flapping failure on {target}: needs mtbf > 0 and mttr > 0")
+        if kind == "partition" and len(options.get("groups") or []) < 2:
+            raise ConfigError("partition failure: needs groups=[[nodes…], [nodes…]] (two or more)")
         self._failures.append(Failure(kind, target, float(start), None if end is None else float(end), options))
 
     # --- running --------------------------------------------------------------------------------------------
 
+    @classmethod
+    def from_file(cls, path: str, seed: int | None = None, overrides: Mapping[str, Any] | None = None) -> Lab:
+        """The lab a YAML file describes (docs/topology-format.md), built and ready to ``run()``."""
+        from maillab.lab.builder import build_lab
+        from maillab.lab.loader import load_spec
+
+        return build_lab(load_spec(path, overrides), seed)
+
     def run(self, until: float | None = None) -> Lab:
-        """Build the world if needed and run it to simulated time ``until`` (None: until nothing is left)."""
+        """Build the world if needed and run it to simulated time ``until`` (None: the lab's ``duration``,
+        or until nothing is left to do)."""
         self.build()
+        until = self.duration if until is None else until
         if until is not None and until < self.env.now:
             raise ConfigError(f"run(until={until}) is before the current time {self.env.now}")
         self.env.run(until=until)

@@ -81,9 +81,18 @@ def connections(lab: Lab) -> pd.DataFrame:
 
 def failures(lab: Lab) -> pd.DataFrame:
     """The scheduled failures: kind, target, start, end (NaN: to the end of the run)."""
-    rows = [{"kind": f.kind, "target": f.target if isinstance(f.target, str) else " - ".join(f.target),
-             "start": f.start, "end": np.nan if f.end is None else f.end} for f in lab._failures]
-    return pd.DataFrame(rows, columns=["kind", "target", "start", "end"])
+    declared = [(f.kind, f.target, f.start, f.end) for f in lab._failures if f.kind != "flapping"]
+    rows = [{"kind": kind, "target": _target_name(target), "start": start, "end": np.nan if end is None else end}
+            for kind, target, start, end in [*declared, *lab.spells]]
+    return pd.DataFrame(rows, columns=["kind", "target", "start", "end"]).sort_values("start", ignore_index=True)
+
+
+def _target_name(target: Any) -> str:
+    if isinstance(target, str):
+        return target
+    if target and all(isinstance(part, str) for part in target):
+        return " - ".join(target)
+    return "partition"
 
 
 def _still_queued(lab: Lab) -> set[tuple[str, str]]:
@@ -126,8 +135,10 @@ def check_conservation(lab: Lab) -> None:
 
 
 def summary(lab: Lab) -> dict[str, float]:
-    """The figures the command line prints: counts, latency percentiles, attempts per message."""
+    """The figures the command line prints: counts, latency percentiles, attempts per message (messages
+    created during the warm-up are left out)."""
     table = messages(lab)
+    table = table[table.created >= lab.warmup]
     latency = table.latency.dropna()
     counts = table.status.value_counts()
     return {
