@@ -155,7 +155,8 @@ def apply_overrides(data: dict[str, Any], overrides: Mapping[str, Any]) -> froze
 
 
 def _resolve(data: Any, dotted: str) -> tuple[Any, str | int, Path_]:
-    parts, node, path = dotted.split("."), data, []
+    parts, node = dotted.split("."), data
+    path: list[str | int] = []
     while parts:
         if isinstance(node, list):
             if not parts[0].isdigit() or int(parts[0]) >= len(node):
@@ -245,13 +246,13 @@ def _explain(error: jsonschema.ValidationError) -> str:
         return f"{error.message}; expected one of: {', '.join(allowed)}" if allowed else error.message
     if error.validator == "anyOf":
         options = error.schema["anyOf"]
-        kinds = [_kind_values(option) for option in options]
-        if all(kinds):
-            allowed = ", ".join(value for values in kinds for value in values)
+        kind_values = [_kind_values(option) for option in options]
+        if all(kind_values):
+            allowed = ", ".join(value for values in kind_values for value in values)
             return f"kind must be one of: {allowed} (got {_short(error.instance)})"
-        kinds = [next(iter(option.get("required", [])), None) for option in options]
-        if all(kinds):
-            return f"expected one of: {', '.join(str(k) for k in kinds)} (got {_short(error.instance)})"
+        names = [str(next(iter(option.get("required", [])), "")) for option in options]
+        if all(names):
+            return f"expected one of: {', '.join(names)} (got {_short(error.instance)})"
     return error.message
 
 
