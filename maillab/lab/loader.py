@@ -248,8 +248,8 @@ def _explain(error: jsonschema.ValidationError) -> str:
         options = error.schema["anyOf"]
         kind_values = [_kind_values(option) for option in options]
         if all(kind_values):
-            allowed = ", ".join(value for values in kind_values for value in values)
-            return f"kind must be one of: {allowed} (got {_short(error.instance)})"
+            kinds_text = ", ".join(value for values in kind_values for value in values)
+            return f"kind must be one of: {kinds_text} (got {_short(error.instance)})"
         names = [str(next(iter(option.get("required", [])), "")) for option in options]
         if all(names):
             return f"expected one of: {', '.join(names)} (got {_short(error.instance)})"
