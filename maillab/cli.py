@@ -67,9 +67,32 @@ def _demo_subcommand() -> Subcommand:
                       _demo_arguments, _run_demo, DEMO_EPILOG)
 
 
+def _lab_subcommands() -> tuple[Subcommand, ...]:
+    from maillab import cli_lab as L
+
+    return (
+        Subcommand("run", "run a lab file: progress, a summary table, and (with --out) tables, mailboxes, plots",
+                   L.add_run_arguments, L.run_run, RUN_EPILOG),
+        Subcommand("validate", "check a lab file and say what it holds", L.add_file_argument, L.run_validate),
+        Subcommand("list", "list the shipped labs with their one-line descriptions", L.add_no_arguments,
+                   L.run_list),
+        Subcommand("schema", "print the JSON Schema of lab files (for editors)", L.add_no_arguments, L.run_schema),
+        Subcommand("transcript", "print SMTP dialogues from a run's output as a telnet user would see them",
+                   L.add_transcript_arguments, L.run_transcript),
+    )
+
+
+RUN_EPILOG = """\
+examples:
+  maillab run classic --out out               a shipped lab by name
+  maillab run my-lab.yaml --set lab.seed=7 --set hosts.mx.b.example.retry=exim --until 6h
+  maillab transcript out --message m000001.s1@maillab
+"""
+
+
 def subcommands() -> tuple[Subcommand, ...]:
     """Every subcommand, in the order ``--help`` lists them. Add a row here for a new one."""
-    return (_demo_subcommand(), _smtpd_subcommand(), _send_subcommand())
+    return (_demo_subcommand(), *_lab_subcommands(), _smtpd_subcommand(), _send_subcommand())
 
 
 # --- parsing and the failure policy ----------------------------------------------------------------------
@@ -139,6 +162,11 @@ def _run(sub: Subcommand, args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (| head): stop quietly
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except Exception as exc:
         if args.debug:
             traceback.print_exc()

@@ -173,7 +173,9 @@ def _resolve(data: Any, dotted: str) -> tuple[Any, str | int, Path_]:
             return node, key, (*path, key)
         parts = parts[len(key.split(".")):]
         if key not in node:
-            node[key] = {}
+            where = ".".join(map(str, path)) or "the top level"
+            known = ", ".join(sorted(map(str, node))) or "nothing"
+            raise ConfigError(f"--set {dotted}: {where} has no key {key!r} (it has: {known})")
         node, path = node[key], [*path, key]
     raise ConfigError(f"--set {dotted}: empty path")
 
