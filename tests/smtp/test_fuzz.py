@@ -92,6 +92,7 @@ CONFIGS = st.sampled_from([
     ServerConfig(hard_error_limit=3, max_recipients=2),
     ServerConfig(enhanced_status_codes=False, hard_error_limit=1000),
     ServerConfig(require_helo=False, max_message_size=200, hard_error_limit=1000),
+    ServerConfig(bare_lf="accept", hard_error_limit=1000),
 ])
 CUTS = st.lists(st.integers(0, 10_000), max_size=10)
 
