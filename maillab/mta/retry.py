@@ -186,6 +186,24 @@ class _NoDestinationHealth:
         return None
 
 
+class _SimplePolicy(_NoDestinationHealth):
+    """Policies with per-message schedules only: first try at once, nothing kept per destination."""
+
+    __slots__ = ()
+    params: Any
+
+    @property
+    def delay_warning(self) -> float | None:
+        warning: float | None = self.params.delay_warning
+        return warning
+
+    def first_attempt(self, arrival: float) -> float:
+        return arrival
+
+    def delivered(self, *, now: float, destination: str) -> None:
+        return None
+
+
 # --------------------------------------------------------------------------------------------------
 # Durations and parameter checks
 
@@ -768,7 +786,7 @@ class SendmailParams:
             _at_least(where, "queuewarn", self.queuewarn, 0)
 
 
-class SendmailPolicy(_NoDestinationHealth):
+class SendmailPolicy(_SimplePolicy):
     """sendmail: a deferred message is retried at every queue run, the next one after ``now``."""
 
     __slots__ = ("params",)
@@ -798,9 +816,6 @@ class SendmailPolicy(_NoDestinationHealth):
             return _give_up(self.name, now, arrival, REASON_EXPIRED)
         return Deferral(_grid_after(now, p.q_start, p.q_interval), "queue run")
 
-    def delivered(self, *, now: float, destination: str) -> None:
-        return None
-
 
 @dataclass(frozen=True, slots=True)
 class FixedParams:
@@ -817,21 +832,15 @@ class FixedParams:
         _optional_positive(where, "delay_warning", self.delay_warning)
 
 
-class FixedPolicy(_NoDestinationHealth):
+class FixedPolicy(_SimplePolicy):
     """Retry ``interval`` seconds after each failure; give up after ``lifetime``."""
 
     __slots__ = ("params",)
     name: str = "fixed"
+    params: FixedParams | Rfc5321Params
 
     def __init__(self, params: FixedParams | None = None) -> None:
         self.params = params if params is not None else FixedParams()
-
-    @property
-    def delay_warning(self) -> float | None:
-        return self.params.delay_warning
-
-    def first_attempt(self, arrival: float) -> float:
-        return arrival
 
     def deferred(
         self,
@@ -845,9 +854,6 @@ class FixedPolicy(_NoDestinationHealth):
         if _expired(now, arrival, self.params.lifetime):
             return _give_up(self.name, now, arrival, REASON_EXPIRED)
         return Deferral(now + self.params.interval, REASON_BACKOFF)
-
-    def delivered(self, *, now: float, destination: str) -> None:
-        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -875,7 +881,7 @@ class ExponentialParams:
         _optional_positive(where, "delay_warning", self.delay_warning)
 
 
-class ExponentialPolicy(_NoDestinationHealth):
+class ExponentialPolicy(_SimplePolicy):
     """The n-th retry comes ``initial * factor**(n-1)`` (capped) after the n-th failure.
 
     ``n`` is the ``attempt`` keyword of ``deferred``; without it, it is derived from the message's
@@ -895,13 +901,6 @@ class ExponentialPolicy(_NoDestinationHealth):
                 "rng=random.Random(seed) (no module-level random)"
             )
         self._rng = rng
-
-    @property
-    def delay_warning(self) -> float | None:
-        return self.params.delay_warning
-
-    def first_attempt(self, arrival: float) -> float:
-        return arrival
 
     def base_gap(self, n: int) -> float:
         """The gap after the n-th failure, before jitter."""
@@ -937,9 +936,6 @@ class ExponentialPolicy(_NoDestinationHealth):
             gap *= 1 + self._rng.uniform(-self.params.jitter, self.params.jitter)
         return Deferral(now + gap, f"{REASON_BACKOFF} #{n}")
 
-    def delivered(self, *, now: float, destination: str) -> None:
-        return None
-
 
 RFC5321_MIN_INTERVAL = 30 * MINUTE  # RFC 5321 section 4.5.4.1: "SHOULD be at least 30 minutes"
 RFC5321_MIN_GIVE_UP = 4 * DAY  # ibid.: "the give-up time generally needs to be at least 4-5 days"
@@ -964,38 +960,19 @@ class Rfc5321Params:
             )
         _optional_positive(where, "delay_warning", self.delay_warning)
 
+    @property
+    def lifetime(self) -> float:
+        return self.give_up_after
 
-class Rfc5321Policy(_NoDestinationHealth):
+
+class Rfc5321Policy(FixedPolicy):
     """The RFC's recommendation: a constant interval of at least 30 minutes, at least 4 days."""
 
-    __slots__ = ("params",)
+    __slots__ = ()
     name: str = "rfc5321"
 
     def __init__(self, params: Rfc5321Params | None = None) -> None:
         self.params = params if params is not None else Rfc5321Params()
-
-    @property
-    def delay_warning(self) -> float | None:
-        return self.params.delay_warning
-
-    def first_attempt(self, arrival: float) -> float:
-        return arrival
-
-    def deferred(
-        self,
-        *,
-        now: float,
-        arrival: float,
-        destination: str,
-        null_sender: bool = False,
-        attempt: int | None = None,
-    ) -> Deferral:
-        if _expired(now, arrival, self.params.give_up_after):
-            return _give_up(self.name, now, arrival, REASON_EXPIRED)
-        return Deferral(now + self.params.interval, REASON_BACKOFF)
-
-    def delivered(self, *, now: float, destination: str) -> None:
-        return None
 
 
 # --------------------------------------------------------------------------------------------------
