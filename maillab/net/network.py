@@ -154,10 +154,10 @@ class Network:
         dst: str | Host,
         port: int,
         timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
-    ) -> simpy.Process:
+    ) -> simpy.Event:
         """Open a TCP connection from host ``src`` to ``dst`` (host, host name or address).
 
-        The process yields the client ``Endpoint`` after one round trip, or fails with ``ConnectRefused``
+        The event yields the client ``Endpoint`` after one round trip, or fails with ``ConnectRefused``
         (after one round trip) or ``ConnectTimeout`` (at ``timeout``; None waits forever). Yield it or
         otherwise handle its failure: an unhandled failed process stops the SimPy run.
         An address no host has is accepted (the SYN goes nowhere: timeout); a name that is neither a host

@@ -40,7 +40,7 @@ import logging
 import math
 import random
 from collections import deque
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import simpy
@@ -115,22 +115,18 @@ class Transport:
         self.log = log
         self._ids = itertools.count(1)
 
-    def open(self, src: Host, dst: Host | None, dst_label: str, port: int, timeout: float | None) -> simpy.Process:
-        """Start a handshake; the returned process yields the client endpoint or fails."""
+    def open(self, src: Host, dst: Host | None, dst_label: str, port: int, timeout: float | None) -> simpy.Event:
+        """Start a handshake; the returned event yields the client endpoint or fails (no process of its
+        own: a connect costs the event loop nothing beyond its segments)."""
         conn = Connection(self, f"c{next(self._ids)}", src, dst, dst_label, port)
         conn.start(timeout)
-        return self.env.process(_await_handshake(conn.done))
+        return conn.done
 
     def record(self, conn: Connection, outcome: ConnOutcome, reason: str = "") -> None:
         now = self.env.now
         self.log.append(ConnectionRecord(now, conn.id, conn.src.name, conn.dst_label, conn.port, outcome, reason))
         logger.debug("t=%.6f %s %s->%s:%d %s %s", now, conn.id, conn.src.name, conn.dst_label, conn.port,
                      outcome.value, reason)
-
-
-def _await_handshake(done: simpy.Event) -> Generator[simpy.Event, Any, Endpoint]:
-    endpoint: Endpoint = yield done
-    return endpoint
 
 
 class Connection:
