@@ -22,7 +22,8 @@ _HOST_SETTINGS: dict[str, Callable[[Any], Any]] = {
 def build_lab(spec: LabSpec, seed: int | None = None) -> Lab:
     """The Lab of ``spec``; ``seed`` overrides the file's."""
     settings = spec.settings
-    lab = Lab(seed=spec.seed if seed is None else seed, transcript_mode=settings.get("transcript", "commands"),
+    transcript = settings.get("transcript", "commands")
+    lab = Lab(seed=spec.seed if seed is None else seed, transcript_mode="off" if transcript is False else transcript,
               duration=spec.duration, warmup=spec.warmup, description=spec.description)
     for router in spec.data.get("routers") or []:
         lab.add_router(router)

@@ -60,7 +60,7 @@ class LabSpec:
     def where(self, path: Path_) -> str:
         """``FILE:LINE: key.path`` for messages."""
         dotted = ".".join(str(part) for part in path) or "(top level)"
-        if any(path[: len(o)] == o for o in self.overridden):
+        if any(path[: len(o)] == o or o[: len(path)] == path for o in self.overridden):
             return f"--set {dotted}"
         line = locate(self.root, path) if self.root is not None else None
         return f"{self.source}:{line}: {dotted}" if line else f"{self.source}: {dotted}"
@@ -173,9 +173,11 @@ def _resolve(data: Any, dotted: str) -> tuple[Any, str | int, Path_]:
             return node, key, (*path, key)
         parts = parts[len(key.split(".")):]
         if key not in node:
-            where = ".".join(map(str, path)) or "the top level"
-            known = ", ".join(sorted(map(str, node))) or "nothing"
-            raise ConfigError(f"--set {dotted}: {where} has no key {key!r} (it has: {known})")
+            if tuple(path) in ((), ("hosts",), ("domains",)):  # names are declared, never invented by --set
+                where = ".".join(map(str, path)) or "the top level"
+                known = ", ".join(sorted(map(str, node))) or "nothing"
+                raise ConfigError(f"--set {dotted}: {where} has no key {key!r} (it has: {known})")
+            node[key] = {}  # a setting the file left at its default, e.g. a host's retry_params
         node, path = node[key], [*path, key]
     raise ConfigError(f"--set {dotted}: empty path")
 

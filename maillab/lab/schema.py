@@ -145,7 +145,9 @@ LAB_SCHEMA: dict[str, Any] = {
     **_object({
         "lab": _object({"description": {"type": "string"}, "duration": DURATION,
                         "seed": {"type": "integer"}, "warmup": DURATION,
-                        "transcript": {"enum": ["off", "commands", "full"]}}),
+                        "transcript": {"enum": ["off", "commands", "full", False],
+                                       "description": "off, commands or full (YAML reads a bare off as false: "
+                                                      "both mean off)"}}),
         "routers": {"type": "array", "items": NAME},
         "hosts": {"type": "object", "propertyNames": NAME, "additionalProperties": HOST, "minProperties": 1},
         "links": {"type": "array", "items": LINK},

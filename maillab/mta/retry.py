@@ -48,6 +48,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import Any, Protocol, runtime_checkable
 
+from maillab import quantities
 from maillab.errors import ConfigError, UnknownPolicyError
 
 __all__ = [
@@ -273,13 +274,22 @@ def _not_below(where: str, param: str, value: float, other: str, other_value: fl
         raise ConfigError(f"{where}: {param} ({value:g}) must be >= {other} ({other_value:g})")
 
 
+def _seconds(text: str) -> float:
+    """A parameter written as text ('5d', '1.5h', '250ms'), as lab files write durations."""
+    try:
+        seconds = quantities.parse_duration(text)
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
+    return int(seconds) if float(seconds).is_integer() else seconds
+
+
 def _duration_field(default: float) -> Any:
     """A dataclass field that make_policy() also accepts as text such as '5d'."""
-    return field(default=default, metadata={"convert": parse_duration})
+    return field(default=default, metadata={"convert": _seconds})
 
 
 def _optional_duration_field(default: float | None) -> Any:
-    return field(default=default, metadata={"convert": parse_duration})
+    return field(default=default, metadata={"convert": _seconds})
 
 
 def _expired(now: float, arrival: float, lifetime: float) -> bool:

@@ -144,3 +144,16 @@ def test_quantities_read_as_people_write_them():
                        (parse_bandwidth, "10 mbps")):
         with pytest.raises(ValueError, match="is not a"):
             parse(bad)
+
+
+def test_overrides_may_add_a_setting_the_file_left_out_and_bad_values_blame_the_override(tmp_path):
+    path = write(tmp_path, BASE.replace("{retry: exim}", "{}"))
+    lab = Lab.from_file(str(path), overrides={"hosts.mx.b.example.retry_params.maximal_backoff_time": "1.5h"})
+    assert lab.mtas["mx.b.example"].policy.params.maximal_backoff_time == 5400
+    with pytest.raises(ConfigError, match=r"^--set hosts\.mx\.b\.example\.retry_params"):
+        Lab.from_file(str(path), overrides={"hosts.mx.b.example.retry_params.maximal_backoff_time": "soon"})
+
+
+def test_a_bare_off_transcript_means_off(tmp_path):
+    lab = Lab.from_file(str(write(tmp_path, BASE.replace("seed: 4}", "seed: 4, transcript: off}"))))
+    assert lab.recorder.transcript_mode.value == "off"
