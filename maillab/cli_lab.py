@@ -66,7 +66,8 @@ def run_run(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise ConfigError(f"--until: {error}") from None
     print(f"maillab run {path}: {lab.description or '(no description)'}")
-    print(f"  {len(lab.mtas)} hosts, {len(lab._sends)} messages, {len(lab._failures)} failures, seed {lab.seed}")
+    messages, failures = lab.planned
+    print(f"  {len(lab.mtas)} hosts, {messages} messages, {failures} failures, seed {lab.seed}")
     run_with_progress(lab, until, show=False if args.quiet else None)
     lab.check_conservation()
     print("\nsummary:")

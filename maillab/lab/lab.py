@@ -212,6 +212,11 @@ class Lab:
     def now(self) -> float:
         return float(self.env.now)
 
+    @property
+    def planned(self) -> tuple[int, int]:
+        """How many messages and failures are declared (sent or not yet)."""
+        return len(self._sends), len(self._failures)
+
     def build(self) -> None:
         if self._built:
             return
