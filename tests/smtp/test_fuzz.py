@@ -25,6 +25,9 @@ from .helpers import FUZZ, SERVER_LINE, Client, Server, lines_of, replies_in
 DATA_LINE = re.compile(rb"^DATA *\r\n$", re.IGNORECASE)
 
 
+BARE_DATA_LINE = re.compile(rb"^DATA *\n$", re.IGNORECASE)  # with bare_lf="accept", LF alone ends a command
+
+
 def expect_session(stream: bytes, out: bytes, config: ServerConfig) -> dict:
     """Walk input lines against reply groups; return what the model saw."""
     for line in lines_of(out):
@@ -53,7 +56,8 @@ def expect_session(stream: bytes, out: bytes, config: ServerConfig) -> dict:
             code = take()
             verb = line[:4].upper()
             if code == 354:
-                assert DATA_LINE.match(line) and rcpt_ok, (line, rcpt_ok)
+                data_line = DATA_LINE.match(line) or (config.bare_lf == "accept" and BARE_DATA_LINE.match(line))
+                assert data_line and rcpt_ok, (line, rcpt_ok)
                 mode, after_crlf = "data", True
             elif code < 300 and verb == b"RCPT":
                 rcpt_ok = True
