@@ -46,7 +46,8 @@ class BodyMaker:
     """Plain-text bodies of a requested size, drawn from ``rng`` only.
 
     Lines (at most 72 characters, so no transfer encoding is needed) come from a pool made once from the
-    stream; a body is a seeded choice of pool lines, cut to the requested size.
+    stream; a body is a run of consecutive pool lines from a seeded starting line, cut to the requested
+    size (one random draw a message).
     """
 
     POOL = 256
@@ -54,6 +55,10 @@ class BodyMaker:
     def __init__(self, rng: random.Random) -> None:
         self.rng = rng
         self.pool = [self._line() for _ in range(self.POOL)]
+        self._text = "\r\n".join(self.pool) + "\r\n"
+        self._starts = [0]
+        for line in self.pool[:-1]:
+            self._starts.append(self._starts[-1] + len(line) + 2)
 
     def _line(self) -> str:
         words: list[str] = []
@@ -67,10 +72,13 @@ class BodyMaker:
 
     def body(self, size: int) -> str:
         """About ``size`` octets of text in CRLF lines (never less than one line)."""
-        count = max(1, size // 62 + 1)
-        text = "\r\n".join(self.rng.choices(self.pool, k=count))
+        start = self._starts[self.rng.randrange(self.POOL)]
+        copies = (start + size) // len(self._text) + 2
+        text = (self._text * copies)[start:]
         cut = text.rfind("\r\n", 0, max(size, 1) + 1)
-        return (text[:cut] if cut > 0 else text) + "\r\n"
+        if cut <= 0:
+            cut = text.find("\r\n")
+        return text[:cut] + "\r\n"
 
 
 def make_message(
@@ -103,9 +111,9 @@ def message_bytes(
     simple = (
         _SIMPLE_SUBJECT.match(subject) is not None
         and headers.isascii() and body.isascii()
-        and all(len(line) <= 78 for line in headers.split("\r\n"))
+        and max(map(len, headers.split("\r\n"))) <= 78
     )
-    lines_ok = "\n" not in body.replace("\r\n", "") and all(len(line) <= 78 for line in body.split("\r\n"))
+    lines_ok = "\n" not in body.replace("\r\n", "") and max(map(len, body.split("\r\n"))) <= 78
     if not simple or "=?" in subject or not lines_ok:
         return to_bytes(make_message(message_id, sender, recipients, subject, body, now))
     return (headers + _PLAIN_TEXT + body).encode("ascii")

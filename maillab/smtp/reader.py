@@ -114,7 +114,7 @@ class ContentReader:
     def _finish(self, stuffed: bytes) -> Content:
         data = unstuff(stuffed)
         size = len(data) + self._dropped
-        long_line = any(len(line) + 2 > MAX_TEXT_LINE for line in data.split(b"\r\n"))
+        long_line = max(map(len, data.split(b"\r\n"))) + 2 > MAX_TEXT_LINE
         return Content(data, size, size > self.max_size, long_line)
 
 

@@ -117,7 +117,8 @@ class ReplyParser:
         match = _REPLY_LINE.match(line)
         if match is None:
             raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
-        code, separator, rest = int(match.group(1)), match.group(2), match.group(3)
+        digits, separator, rest = match.groups()
+        code = int(digits)
         if separator == b"" and rest:
             raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: code not followed by space or '-'")
         if self._code is not None and code != self._code:
