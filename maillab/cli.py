@@ -90,9 +90,16 @@ examples:
 """
 
 
+def _plot_subcommand() -> Subcommand:
+    from maillab import cli_plot as P
+
+    return Subcommand("plot", "draw a run's figures as PNG from the CSVs 'maillab run --out' wrote",
+                      P.add_plot_arguments, P.run_plot, P.PLOT_EPILOG)
+
+
 def subcommands() -> tuple[Subcommand, ...]:
     """Every subcommand, in the order ``--help`` lists them. Add a row here for a new one."""
-    return (_demo_subcommand(), *_lab_subcommands(), _smtpd_subcommand(), _send_subcommand())
+    return (_demo_subcommand(), *_lab_subcommands(), _plot_subcommand(), _smtpd_subcommand(), _send_subcommand())
 
 
 # --- parsing and the failure policy ----------------------------------------------------------------------

@@ -23,6 +23,7 @@ def build_demo(seed: int = 1, messages: int = 120, duration: float = 2 * HOURS) 
     for name in hosts:
         lab.add_host(name, behaviours=[Greylisting()] if name == "mx.c.example" else [])
         lab.add_link(name, "internet", latency=0.015, bandwidth=1_250_000)
+    lab.roles["mail.a.example"] = "submission"
     lab.add_domain("a.example", mx="mail.a.example", users=["alice", "ann"])
     lab.add_domain("b.example", mx={"mx1.b.example": 10, "mx2.b.example": 20}, users=["bob", "bea"])
     lab.add_domain("c.example", mx="mx.c.example", users=["carol"])

@@ -81,18 +81,7 @@ def write_results(lab: Lab, out: Path, plots: bool = True) -> list[Path]:
 
 
 def write_plots(lab: Lab, out: Path) -> list[Path]:
-    import matplotlib.pyplot as plt
-
+    """Every standard figure of a run, as PNG files in ``out``."""
     from maillab import plots
 
-    figures = {
-        "latency_cdf.png": plots.latency_cdf(lab),
-        "retry_timeline.png": plots.retry_timeline(lab),
-        "queue_length.png": plots.queue_length(lab),
-    }
-    paths = []
-    for name, figure in figures.items():
-        figure.savefig(out / name, dpi=110)
-        plt.close(figure)
-        paths.append(out / name)
-    return paths
+    return list(plots.write_figures(plots.standard_figures(lab), out, dpi=110))
