@@ -97,9 +97,17 @@ def _plot_subcommand() -> Subcommand:
                       P.add_plot_arguments, P.run_plot, P.PLOT_EPILOG)
 
 
+def _sweep_subcommand() -> Subcommand:
+    from maillab import cli_sweep as S
+
+    return Subcommand("sweep", "run a lab file over a grid of parameters with replications, on Dask",
+                      S.add_sweep_arguments, S.run_sweep, S.SWEEP_EPILOG)
+
+
 def subcommands() -> tuple[Subcommand, ...]:
     """Every subcommand, in the order ``--help`` lists them. Add a row here for a new one."""
-    return (_demo_subcommand(), *_lab_subcommands(), _plot_subcommand(), _smtpd_subcommand(), _send_subcommand())
+    return (_demo_subcommand(), *_lab_subcommands(), _plot_subcommand(), _sweep_subcommand(), _smtpd_subcommand(),
+            _send_subcommand())
 
 
 # --- parsing and the failure policy ----------------------------------------------------------------------
