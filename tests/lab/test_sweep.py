@@ -11,7 +11,7 @@ import pytest
 
 import maillab
 from maillab import Lab
-from maillab import cli as cli_module
+from maillab.cli import main
 from maillab.errors import ConfigError
 from maillab.sweep import plot_sweep, summarize, summary_table, sweep, t_quantile
 
@@ -157,20 +157,7 @@ def test_t_quantiles_match_the_tables(p, df, expected):
     assert t_quantile(p, df) == pytest.approx(expected, abs=1e-4)
 
 
-@pytest.fixture
-def main(monkeypatch):
-    """maillab.cli.main, with the sweep row added if the table does not have it yet."""
-    from maillab.cli_sweep import SWEEP_EPILOG, add_sweep_arguments, run_sweep
-
-    if "sweep" not in {sub.name for sub in cli_module.subcommands()}:
-        table = cli_module.subcommands
-        row = cli_module.Subcommand("sweep", "run a lab over a grid of parameters", add_sweep_arguments, run_sweep,
-                                    SWEEP_EPILOG)
-        monkeypatch.setattr(cli_module, "subcommands", lambda: (*table(), row))
-    return cli_module.main
-
-
-def test_cli_sweep_writes_runs_and_summary_and_resumes(tiny, tmp_path, main, capsys):
+def test_cli_sweep_writes_runs_and_summary_and_resumes(tiny, tmp_path, capsys):
     out = tmp_path / "out"
     argv = ["sweep", str(tiny), "--grid", "failures.0.end=10m,40m", "--grid", "hosts.mail.a.example.retry=exim",
             "--reps", "2", "--workers", "1", "--until", "2h", "--out", str(out), "--quiet"]
@@ -185,7 +172,7 @@ def test_cli_sweep_writes_runs_and_summary_and_resumes(tiny, tmp_path, main, cap
     assert "0 runs executed, 4 from the cache" in capsys.readouterr().out
 
 
-def test_cli_sweep_bad_grid_key_exits_2_with_one_line(tiny, main, capsys):
+def test_cli_sweep_bad_grid_key_exits_2_with_one_line(tiny, capsys):
     assert main(["sweep", str(tiny), "--grid", "hosts.mx.b.exampel.retry=exim", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--grid hosts.mx.b.exampel.retry: hosts has no key 'mx'" in err
