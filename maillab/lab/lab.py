@@ -228,8 +228,17 @@ class Lab:
         for a, b, params in self._links:
             self.network.add_link(a, b, **params)
         self._build_dns()
+        homes: dict[str, list[_DomainSpec]] = {}
+        backups: dict[str, list[str]] = {}
+        for domain in self._domains.values():
+            best = _homes(domain)
+            for host in domain.mx:
+                if host in best:
+                    homes.setdefault(host, []).append(domain)
+                else:
+                    backups.setdefault(host, []).append(domain.name)
         for spec in self._hosts.values():
-            self.mtas[spec.name] = self._build_mta(spec)
+            self.mtas[spec.name] = self._build_mta(spec, homes.get(spec.name, []), backups.get(spec.name, []))
         for failure in self._failures:
             schedule_failure(self, failure)
         for send in self._sends:
@@ -309,9 +318,8 @@ class Lab:
                     raise ConfigError(f"domain {domain.name}: MX host {host!r} is not a declared host")
                 self.network.dns.add_mx(domain.name, host, preference)
 
-    def _build_mta(self, spec: _HostSpec) -> MTA:
-        home = [d for d in self._domains.values() if spec.name in _homes(d)]
-        backup = [d.name for d in self._domains.values() if spec.name in d.mx and spec.name not in _homes(d)]
+    def _build_mta(self, spec: _HostSpec, home: list[_DomainSpec], backup: list[str]) -> MTA:
+        """The MTA of a host: local domains are those it is a best MX of; it relays for the others."""
         settings = dict(spec.settings)
         settings.setdefault("local_domains", frozenset(d.name for d in home))
         settings.setdefault("users", frozenset(f"{u}@{d.name}" for d in home for u in d.users))

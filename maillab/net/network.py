@@ -93,7 +93,7 @@ class Network:
         link = Link(u, v, latency, bandwidth=bandwidth, loss=loss, jitter=jitter,
                     on_change=self._routes.invalidate, clock=lambda: self.env.now)
         self._links[frozenset((u, v))] = link
-        self.graph.add_edge(u, v, link=link)
+        self.graph.add_edge(u, v, link=link, latency=link.latency)
         self._routes.invalidate()
         return link
 

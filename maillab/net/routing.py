@@ -18,7 +18,6 @@ import math
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import networkx as nx
 
@@ -68,18 +67,27 @@ class Route:
 class RouteTable:
     """Cached shortest-latency routes over the up part of the graph."""
 
-    __slots__ = ("_graph", "_nodes", "_paths", "_routes")
+    __slots__ = ("_graph", "_nodes", "_routes", "_up_view")
 
     def __init__(self, graph: nx.Graph, nodes: Mapping[str, Node]) -> None:
         self._graph = graph
         self._nodes = nodes
-        self._paths: dict[str, dict[str, list[str]]] = {}
         self._routes: dict[tuple[str, str], Route | None] = {}
+        self._up_view: nx.Graph | None = None
 
     def invalidate(self) -> None:
         """Forget every cached route (a link or node changed state, or the topology changed)."""
-        self._paths.clear()
         self._routes.clear()
+        self._up_view = None
+
+    def _up(self) -> nx.Graph:
+        """The graph without its down nodes and links (the graph itself while everything is up)."""
+        if self._up_view is None:
+            down_nodes = [name for name, node in self._nodes.items() if not node.is_up]
+            down_links = [(u, v) for u, v, link in self._graph.edges(data="link") if not link.is_up]
+            self._up_view = nx.restricted_view(self._graph, down_nodes, down_links) \
+                if down_nodes or down_links else self._graph
+        return self._up_view
 
     def get(self, src: str, dst: str) -> Route | None:
         """The route from ``src`` to ``dst`` (node names), or None when there is none."""
@@ -93,21 +101,37 @@ class RouteTable:
     def _compute(self, src: str, dst: str) -> Route | None:
         if not (self._nodes[src].is_up and self._nodes[dst].is_up):
             return None
-        path = self._tree(src).get(dst)
+        path = self._path(src, dst)
         if path is None:
             return None
         links = tuple(self._graph.edges[u, v]["link"] for u, v in zip(path, path[1:], strict=False))
         return Route.over(tuple(path), links)
 
-    def _tree(self, src: str) -> dict[str, list[str]]:
-        tree = self._paths.get(src)
-        if tree is None:
-            _, tree = nx.single_source_dijkstra(self._graph, src, weight=self._weight)
-            self._paths[src] = tree
-        return tree
+    def _path(self, src: str, dst: str) -> list[str] | None:
+        """One pair's shortest path. A node with a single link can only be left through it, so such
+        stubs (hosts on a router, chains of them) are walked without a search; bidirectional Dijkstra
+        joins what is left. A route then costs what its neighbourhood costs, not what the graph does."""
+        graph = self._up()
+        head, tail = _stub(graph, src, stop=dst), _stub(graph, dst, stop=src)
+        if dst in head:
+            return head[: head.index(dst) + 1]
+        a, b = head[-1], tail[-1]
+        if b in head:  # the walks met: join them where they did
+            return [*head[: head.index(b)], *reversed(tail)]
+        if a in tail:
+            return [*head, *reversed(tail[: tail.index(a)])]
+        try:
+            _, middle = nx.bidirectional_dijkstra(graph, a, b, weight="latency")
+        except nx.NetworkXNoPath:
+            return None
+        return [*head[:-1], *middle, *reversed(tail[:-1])]
 
-    def _weight(self, u: str, v: str, data: dict[str, Any]) -> float | None:
-        link: Link = data["link"]
-        if link.is_up and self._nodes[u].is_up and self._nodes[v].is_up:
-            return link.latency
-        return None
+
+def _stub(graph: nx.Graph, start: str, stop: str) -> list[str]:
+    """``start`` and the nodes reached from it while each has exactly one link (not past ``stop``)."""
+    walk, node, previous = [start], start, None
+    while node != stop and graph.degree(node) - (previous is not None) == 1:
+        following = next(n for n in graph.neighbors(node) if n != previous)
+        walk.append(following)
+        previous, node = node, following
+    return walk
