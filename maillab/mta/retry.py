@@ -809,9 +809,6 @@ class SendmailPolicy(_SimplePolicy):
     def delay_warning(self) -> float | None:
         return self.params.queuewarn or None
 
-    def first_attempt(self, arrival: float) -> float:
-        return arrival
-
     def deferred(
         self,
         *,
