@@ -287,6 +287,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     print(f"\nwrote {args.out}/: " + " ".join(p.name + ("/" if p.is_dir() else "") for p in written))
     if not args.no_plots:
         print(f"look first at {args.out / 'retry_timeline.png'}: every attempt of every message, the outage shaded")
+    print("next: 'maillab list' shows the shipped labs; 'maillab run backup-mx --out out --plots' runs one")
     return EXIT_OK
 
 
