@@ -59,6 +59,7 @@ class Session:
     peer: str
     helo: str | None = None
     esmtp: bool = False
+    hello_verb: str = ""  # "EHLO" or "HELO" while the hello hook is asked (so a policy can refuse only one)
     transactions: int = 0
     errors: int = 0
 

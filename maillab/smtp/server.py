@@ -270,6 +270,7 @@ class ServerConnection:
     def _hello(self, name: str, esmtp: bool) -> Reply:
         """EHLO/HELO: a new session state; any transaction is dropped as by RSET (RFC 5321 §4.1.4).
         A refused EHLO/HELO changes nothing."""
+        self.session.hello_verb = "EHLO" if esmtp else "HELO"
         refusal = self.policy.hello(self.session, name)
         if refusal is not None:
             return refusal

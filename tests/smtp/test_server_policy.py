@@ -144,3 +144,18 @@ def test_policy_replies_count_toward_the_error_limit():
     server = Server(ServerConfig(hard_error_limit=2), policy=Recording())
     assert summary(server.send(MAIL + UNKNOWN + UNKNOWN + RCPT)) == ["250 2.1.0", "550 5.1.1", "550 5.1.1",
                                                                      "421 4.7.0"]
+
+
+def test_a_policy_can_refuse_ehlo_only_and_the_client_falls_back_to_helo():
+    from maillab.smtp import ClientConfig, ConnectionPair, DefaultPolicy, Transaction
+    from maillab.smtp import replies as R
+
+    class OldServer(DefaultPolicy):
+        def hello(self, session, name):
+            return R.UNRECOGNIZED if session.hello_verb == "EHLO" else None
+
+    pair = ConnectionPair.build([Transaction("a@b.example", ("c@d.example",), b"hi\r\n")],
+                                ClientConfig("b.example"), policy=OldServer()).run()
+    lines = [line for side, line in pair.transcript if side == "C"]
+    assert lines[:2] == [b"EHLO b.example", b"HELO b.example"]
+    assert len(pair.messages) == 1 and pair.server.session.esmtp is False
