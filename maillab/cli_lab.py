@@ -9,8 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from maillab.errors import ConfigError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EXIT_OK = 0
 
@@ -156,10 +160,7 @@ def run_transcript(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _list_connections(lines: object) -> int:
-    import pandas as pd
-
-    assert isinstance(lines, pd.DataFrame)
+def _list_connections(lines: pd.DataFrame) -> int:
     summary = lines.groupby("connection", sort=False).agg(start=("time", "min"), lines=("line", "size"))
     print("connections (pick one with --connection ID, or a message with --message ID):")
     for connection, row in summary.head(50).iterrows():

@@ -27,7 +27,7 @@ from maillab.mta.records import Attempt, Recorder
 from maillab.mta.retry import RetryPolicy
 from maillab.mta.smtp_client import ClientSession
 from maillab.net import ConnectRefused, ConnectTimeout, DNSTempFail, Host, MXRecord, Network, NXDomain
-from maillab.smtp import ClientConfig, Reply, Stage, Status, Transaction, TransactionResult
+from maillab.smtp import ClientConfig, Reply, Status, Transaction, TransactionResult
 
 log = logging.getLogger(__name__)
 
@@ -287,4 +287,4 @@ def _outcome_word(reply: Reply, some_deferred: bool = False) -> str:
     return "deferred" if reply.is_transient or some_deferred else "bounced"
 
 
-__all__ = ["DeliveryAgent", "DeliveryConfig", "ErrorClass", "Job", "Outcome", "SessionCache", "Stage"]
+__all__ = ["DeliveryAgent", "DeliveryConfig", "ErrorClass", "Job", "Outcome", "SessionCache"]

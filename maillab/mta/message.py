@@ -28,10 +28,6 @@ _WORDS = ("mail", "queue", "relay", "retry", "packet", "route", "host", "domain"
           "message", "header", "body", "latency", "window", "backoff", "greeting", "envelope")
 
 
-def sim_datetime(now: float) -> datetime:
-    return EPOCH + timedelta(seconds=now)
-
-
 def rfc5322_date(now: float) -> str:
     """RFC 5322 date of simulated time ``now`` (whole seconds, as mail headers carry)."""
     return _date_of_second(int(now))
