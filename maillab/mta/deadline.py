@@ -34,6 +34,12 @@ class Deadline:
     def cancel(self) -> None:
         self.at = math.inf
 
+    def release(self) -> None:
+        """Cancel for good and drop the callback, so an owner whose bound method it was is not kept in a
+        reference cycle (freed by reference counting, not by the cyclic garbage collector)."""
+        self.at = math.inf
+        self.on_expire = _never_called
+
     def _start_timer(self, delay: float) -> None:
         self._armed_until = self.env.now + delay
         timer = self.env.timeout(delay)
@@ -50,3 +56,7 @@ class Deadline:
             self.on_expire()
         else:
             self._start_timer(self.at - self.env.now)
+
+
+def _never_called() -> None:  # pragma: no cover - a released deadline never expires
+    raise AssertionError("a released Deadline expired")

@@ -104,7 +104,7 @@ class ClientSession:
                 self._asleep = False
             receiving = None
             self.client.receive_data(data)
-        self._deadline.cancel()
+        self._deadline.release()
         self._close()
 
     def _pump(self) -> None:

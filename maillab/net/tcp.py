@@ -118,9 +118,10 @@ class Transport:
     def open(self, src: Host, dst: Host | None, dst_label: str, port: int, timeout: float | None) -> simpy.Event:
         """Start a handshake; the returned event yields the client endpoint or fails (no process of its
         own: a connect costs the event loop nothing beyond its segments)."""
-        conn = Connection(self, f"c{next(self._ids)}", src, dst, dst_label, port)
+        done = self.env.event()
+        conn = Connection(self, f"c{next(self._ids)}", src, dst, dst_label, port, done)
         conn.start(timeout)
-        return conn.done
+        return done
 
     def record(self, conn: Connection, outcome: ConnOutcome, reason: str = "") -> None:
         now = self.env.now
@@ -132,10 +133,12 @@ class Transport:
 class Connection:
     """Both directions of one connection, its handshake and its fate. Internal: users hold Endpoints."""
 
-    __slots__ = ("t", "id", "src", "dst", "dst_label", "port", "src_port", "state", "route", "done",
+    __slots__ = ("t", "id", "src", "dst", "dst_label", "port", "src_port", "state", "route", "_done",
                  "client", "server", "_listener", "_lost_reason", "_c2s", "_s2c")
 
-    def __init__(self, t: Transport, conn_id: str, src: Host, dst: Host | None, dst_label: str, port: int) -> None:
+    def __init__(
+        self, t: Transport, conn_id: str, src: Host, dst: Host | None, dst_label: str, port: int, done: simpy.Event
+    ) -> None:
         self.t = t
         self.id = conn_id
         self.src = src
@@ -145,7 +148,7 @@ class Connection:
         self.src_port = src.ephemeral_port()
         self.state = ConnState.SYN_SENT
         self.route: Route | None = None
-        self.done = t.env.event()
+        self._done: simpy.Event | None = done  # connect()'s event, until the handshake is decided
         self.client: Endpoint | None = None
         self.server: Endpoint | None = None
         self._listener: Listener | None = None
@@ -186,7 +189,7 @@ class Connection:
             return
         self._finish(ConnState.REFUSED)
         self.t.record(self, ConnOutcome.REFUSED, "nothing listening")
-        fail_quietly(self.done, ConnectRefused(f"{self.id}: connection to {self.dst_label}:{self.port} refused"))
+        fail_quietly(self._decided(), ConnectRefused(f"{self.id}: connection to {self.dst_label}:{self.port} refused"))
 
     def _on_synack(self, _: simpy.Event) -> None:
         if self.state is not ConnState.SYN_SENT:
@@ -197,7 +200,7 @@ class Connection:
         self.client = Endpoint(self, self.src, local, remote)
         self.src.track(self.client)
         self.t.record(self, ConnOutcome.OPENED)
-        self.done.succeed(self.client)
+        self._decided().succeed(self.client)
         self._schedule(self._c2s, 0, self._on_ack, _FIN)
 
     def _on_ack(self, _: simpy.Event) -> None:
@@ -217,7 +220,14 @@ class Connection:
         self._finish(ConnState.TIMED_OUT)
         self.t.record(self, ConnOutcome.TIMED_OUT, self._lost_reason)
         message = f"{self.id}: connect to {self.dst_label}:{self.port} timed out ({self._lost_reason})"
-        fail_quietly(self.done, ConnectTimeout(message))
+        fail_quietly(self._decided(), ConnectTimeout(message))
+
+    def _decided(self) -> simpy.Event:
+        """connect()'s event, let go once decided: its value (the client endpoint) refers back to this
+        connection, and dropping the reference leaves no cycle for the garbage collector."""
+        done, self._done = self._done, None
+        assert done is not None, f"{self.id}: handshake decided twice"
+        return done
 
     def _server_peer(self) -> Peer:
         assert self.dst is not None
@@ -240,10 +250,22 @@ class Connection:
     def _on_c2s(self, event: simpy.Event) -> None:
         if self.server is not None and self.state is not ConnState.RESET:
             self.server._arrive(event.value)
+            if event.value is _FIN:
+                self._let_go_when_quiet()
 
     def _on_s2c(self, event: simpy.Event) -> None:
         if self.client is not None and self.state is not ConnState.RESET:
             self.client._arrive(event.value)
+            if event.value is _FIN:
+                self._let_go_when_quiet()
+
+    def _let_go_when_quiet(self) -> None:
+        """Both sides closed and both FINs arrived: nothing can reach an endpoint any more, so the
+        connection drops its references to them (no endpoint <-> connection cycle is left behind)."""
+        client, server = self.client, self.server
+        if self.state is ConnState.CLOSED and client is not None and server is not None \
+                and client._peer_fin and server._peer_fin:
+            self.client = self.server = None
 
     # -- end of life -----------------------------------------------------------------------------------
     def closed_by(self, endpoint: Endpoint) -> None:
@@ -264,6 +286,7 @@ class Connection:
             for end in (self.client, self.server):
                 if end is not None:
                     end._reset(reason)
+            self.client = self.server = None  # nothing reaches a reset endpoint: no cycle left behind
             self.t.record(self, ConnOutcome.RESET, reason)
 
     def _finish(self, state: ConnState) -> None:
