@@ -29,13 +29,22 @@ _WORDS = ("mail", "queue", "relay", "retry", "packet", "route", "host", "domain"
 
 
 def rfc5322_date(now: float) -> str:
-    """RFC 5322 date of simulated time ``now`` (whole seconds, as mail headers carry)."""
-    return _date_of_second(int(now))
+    """RFC 5322 date of simulated time ``now`` (whole seconds, as mail headers carry), exactly as
+    ``email.utils.format_datetime`` writes it; the day part is made once a day (the test suite compares)."""
+    day, second = divmod(int(now) + _EPOCH_SECOND_OF_DAY, 86400)
+    hours, rest = divmod(second, 3600)
+    return f"{_day_prefix(day)}{hours:02d}:{rest // 60:02d}:{rest % 60:02d} +0000"
 
 
-@functools.lru_cache(maxsize=1024)
-def _date_of_second(second: int) -> str:
-    return format_datetime(EPOCH + timedelta(seconds=second))
+_EPOCH_MIDNIGHT = EPOCH.replace(hour=0, minute=0, second=0)
+_EPOCH_SECOND_OF_DAY = int((EPOCH - _EPOCH_MIDNIGHT).total_seconds())
+
+
+@functools.lru_cache(maxsize=64)
+def _day_prefix(day: int) -> str:
+    """``"Mon, 05 Jan 2026 "``: the date part of the ``day``-th day from EPOCH's."""
+    stamp = format_datetime(_EPOCH_MIDNIGHT + timedelta(days=day))
+    return stamp[: -len("00:00:00 +0000")]
 
 
 class BodyMaker:
@@ -109,7 +118,7 @@ def message_bytes(
         and headers.isascii() and body.isascii()
         and max(map(len, headers.split("\r\n"))) <= 78
     )
-    lines_ok = "\n" not in body.replace("\r\n", "") and max(map(len, body.split("\r\n"))) <= 78
+    lines_ok = body.count("\n") == body.count("\r\n") == body.count("\r") and max(map(len, body.split("\r\n"))) <= 78
     if not simple or "=?" in subject or not lines_ok:
         return to_bytes(make_message(message_id, sender, recipients, subject, body, now))
     return (headers + _PLAIN_TEXT + body).encode("ascii")

@@ -61,6 +61,8 @@ class QueueManager:
         self._slots: set[simpy.Process] = set()
         self._dormant: list[tuple[Job, float]] = []
         self._ready_count = 0
+        self._window = getattr(policy, "concurrency_window", None)  # Exim-style policies have none
+        self._last_sample: QueueSample | None = None
 
     # --- what is in the queue ------------------------------------------------------------------------------
 
@@ -100,7 +102,7 @@ class QueueManager:
     def _limit(self, destination: str) -> int:
         if not self._proven.get(destination, False):
             return 1  # cautious start (module docstring)
-        window = getattr(self.policy, "concurrency_window", None)
+        window = self._window
         allowed = window(destination, now=self.env.now) if window is not None else self.concurrency_limit
         return max(1, min(allowed, self.concurrency_limit))
 
@@ -138,7 +140,7 @@ class QueueManager:
 
     def _slot_done(self, destination: str) -> None:
         self._busy[destination] -= 1
-        self._slots = {slot for slot in self._slots if slot.is_alive}
+        self._slots.discard(self.env.active_process)  # this slot, ending
         if self.running and self._ready.get(destination):
             self._dispatch(destination)
         elif not self._busy[destination] and not self._ready.get(destination):
@@ -200,6 +202,7 @@ class QueueManager:
         for slot in list(self._slots):
             if slot.is_alive:
                 slot.interrupt("host crash")
+        self._slots.clear()
         now = self.env.now
         held = [(job, at) for job, at in self._waiting.items()]
         held += [(job, now) for jobs in self._ready.values() for job in jobs]
@@ -226,9 +229,15 @@ class QueueManager:
     # --- records -------------------------------------------------------------------------------------------
 
     def _sample(self) -> None:
+        """Record the queue's length when it changed: a step function, one row per change (a row
+        replaced when the length changes again at the same instant)."""
         active = self._ready_count + len(self._inflight)
         deferred = len(self._waiting) + len(self._dormant)
-        queue = self.recorder.queue
-        if queue and queue[-1].host == self.hostname and queue[-1].time == self.env.now:
+        last = self._last_sample
+        if last is not None and last.active == active and last.deferred == deferred:
+            return
+        queue, now = self.recorder.queue, self.env.now
+        if queue and queue[-1] is last and last.time == now:
             queue.pop()
-        queue.append(QueueSample(self.env.now, self.hostname, active, deferred))
+        self._last_sample = QueueSample(now, self.hostname, active, deferred)
+        queue.append(self._last_sample)

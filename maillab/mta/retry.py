@@ -471,7 +471,8 @@ class PostfixPolicy:
 
     def health(self, destination: str) -> DestinationHealth:
         """The current dead-destination state (fresh if unknown)."""
-        return self._health.get(destination, DestinationHealth(self.params.initial_destination_concurrency))
+        health = self._health.get(destination)
+        return health if health is not None else DestinationHealth(self.params.initial_destination_concurrency)
 
     def _wake(self, destination: str, now: float) -> DestinationHealth:
         """Apply the unthrottle timer lazily: a suspension that has run out starts afresh

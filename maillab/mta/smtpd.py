@@ -162,7 +162,7 @@ class Smtpd:
                     pass
                 data = server.data_to_send()
                 if data:
-                    delay = max((b.reply_delay(policy.client(server.session)) for b in self.behaviours), default=0.0)
+                    delay = self._reply_delay(policy, server) if self.behaviours else 0.0
                     if delay > 0:
                         yield self.env.timeout(delay)
                     if not self._send(endpoint, data):
@@ -191,6 +191,11 @@ class Smtpd:
             deadline.cancel()
         if endpoint.is_open:
             endpoint.close()
+
+    def _reply_delay(self, policy: MtaPolicy, server: ServerConnection) -> float:
+        """How long the behaviours hold the replies back (tarpitting); the longest wins."""
+        client = policy.client(server.session)
+        return max(behaviour.reply_delay(client) for behaviour in self.behaviours)
 
     def _send(self, endpoint: Endpoint, data: bytes) -> bool:
         """Write replies; False when the connection was reset meanwhile."""

@@ -134,7 +134,7 @@ class Connection:
     """Both directions of one connection, its handshake and its fate. Internal: users hold Endpoints."""
 
     __slots__ = ("t", "id", "src", "dst", "dst_label", "port", "src_port", "state", "route", "_done",
-                 "client", "server", "_listener", "_lost_reason", "_c2s", "_s2c")
+                 "client", "server", "_listener", "_lost_reason", "_c2s", "_s2c", "_path")
 
     def __init__(
         self, t: Transport, conn_id: str, src: Host, dst: Host | None, dst_label: str, port: int, done: simpy.Event
@@ -155,6 +155,7 @@ class Connection:
         self._lost_reason = "no answer"
         self._c2s = _Pipe()
         self._s2c = _Pipe()
+        self._path: tuple[PathElement, ...] = ()  # the links and nodes the connection is pinned to
 
     # -- handshake -------------------------------------------------------------------------------------
     def start(self, timeout: float | None) -> None:
@@ -293,18 +294,17 @@ class Connection:
         self.state = state
         self._unpin()
 
-    def _elements(self) -> list[PathElement]:
-        assert self.route is not None
-        return [*self.route.links, *(self.t.nodes[name] for name in self.route.nodes)]
-
     def _pin(self) -> None:
-        for element in self._elements():
+        assert self.route is not None
+        nodes = self.t.nodes
+        self._path = (*self.route.links, *[nodes[name] for name in self.route.nodes])
+        for element in self._path:
             element.attach(self)
 
     def _unpin(self) -> None:
-        if self.route is not None:
-            for element in self._elements():
-                element.detach(self)
+        for element in self._path:
+            element.detach(self)
+        self._path = ()
 
 
 class Endpoint:

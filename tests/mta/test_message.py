@@ -71,3 +71,22 @@ def test_deadline_fires_once_at_the_last_armed_time(moves, expected):
     env.process(driver())
     env.run(until=100)
     assert fired == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(now=st.floats(min_value=0, max_value=4e8) | st.integers(min_value=0, max_value=400_000_000))
+def test_dates_equal_the_email_package_output(now):
+    from datetime import timedelta
+    from email.utils import format_datetime
+
+    assert M.rfc5322_date(now) == format_datetime(M.EPOCH + timedelta(seconds=int(now)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.lists(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=100)
+                     | st.sampled_from(["\r", "\n", "a\rb", "x\ny"]), min_size=1, max_size=6)
+       .map(lambda lines: "\r\n".join(lines) + "\r\n"))
+def test_message_bytes_equal_the_email_package_output_for_any_ascii_body(body):
+    fast = M.message_bytes("m1.s1@maillab", "a@b.example", ("c@d.example",), "Hello", body, 0)
+    slow = M.to_bytes(M.make_message("m1.s1@maillab", "a@b.example", ("c@d.example",), "Hello", body, 0))
+    assert fast == slow
