@@ -61,6 +61,7 @@ class BodyMaker:
         self.rng = rng
         self.pool = [self._line() for _ in range(self.POOL)]
         self._text = "\r\n".join(self.pool) + "\r\n"
+        self._twice = self._text * 2  # any body shorter than the pool is one slice of this
         self._starts = [0]
         for line in self.pool[:-1]:
             self._starts.append(self._starts[-1] + len(line) + 2)
@@ -78,8 +79,12 @@ class BodyMaker:
     def body(self, size: int) -> str:
         """About ``size`` octets of text in CRLF lines (never less than one line)."""
         start = self._starts[self.rng.randrange(self.POOL)]
-        copies = (start + size) // len(self._text) + 2
-        text = (self._text * copies)[start:]
+        window = max(size, 80) + 2  # past the cut, and past the first line end (lines are at most 72)
+        if window < len(self._text):
+            text = self._twice[start:start + window]
+        else:
+            copies = (start + size) // len(self._text) + 2
+            text = (self._text * copies)[start:]
         cut = text.rfind("\r\n", 0, max(size, 1) + 1)
         if cut <= 0:
             cut = text.find("\r\n")
@@ -145,15 +150,20 @@ def headers_of(content: bytes) -> bytes:
     return content if end < 0 else content[: end + 2]
 
 
+def _header_end(content: bytes) -> int:
+    end = content.find(_HEADER_END)
+    return len(content) if end < 0 else end + 2
+
+
 def message_id_of(content: bytes) -> str | None:
     """The Message-ID, read from the header block only."""
-    match = _MESSAGE_ID.search(headers_of(content))
+    match = _MESSAGE_ID.search(content, 0, _header_end(content))
     return match.group(1).decode("ascii", "replace") if match else None
 
 
 def hop_count(content: bytes) -> int:
     """Received: headers in the header block: the loop detector's count (RFC 5321 §6.3)."""
-    return len(_RECEIVED.findall(headers_of(content)))
+    return len(_RECEIVED.findall(content, 0, _header_end(content)))
 
 
 def received_header(

@@ -175,6 +175,9 @@ class Network:
             return dst, dst.name
         if dst in self._nodes:
             return self.host(dst), dst
+        known = self._by_address.get(dst)  # an address in its canonical form: no parsing needed
+        if known is not None:
+            return known, known.name
         try:
             addr = str(ipaddress.ip_address(dst))
         except ValueError:
