@@ -57,6 +57,7 @@ class QueueManager:
         self._ready: dict[str, deque[Job]] = {}
         self._inflight: set[Job] = set()
         self._busy: dict[str, int] = {}
+        self._starting: dict[str, int] = {}  # slots started that have not yet taken a job
         self._proven: dict[str, bool] = {}
         self._slots: set[simpy.Process] = set()
         self._dormant: list[tuple[Job, float]] = []
@@ -107,14 +108,19 @@ class QueueManager:
         return max(1, min(allowed, self.concurrency_limit))
 
     def _dispatch(self, destination: str) -> None:
-        while self._ready.get(destination) and self._busy.get(destination, 0) < self._limit(destination):
+        """Start slots up to the destination's limit, one for each ready job no starting slot will take."""
+        ready = self._ready.get(destination)
+        while ready and len(ready) > self._starting.get(destination, 0) \
+                and self._busy.get(destination, 0) < self._limit(destination):
             self._busy[destination] = self._busy.get(destination, 0) + 1
+            self._starting[destination] = self._starting.get(destination, 0) + 1
             slot = self.env.process(self._slot(destination))
             self._slots.add(slot)
 
     # --- delivery slots ------------------------------------------------------------------------------------
 
     def _slot(self, destination: str) -> Generator[simpy.Event, Any, None]:
+        self._starting[destination] -= 1
         cache = SessionCache()
         try:
             while self._ready.get(destination):
@@ -207,7 +213,7 @@ class QueueManager:
         held = [(job, at) for job, at in self._waiting.items()]
         held += [(job, now) for jobs in self._ready.values() for job in jobs]
         held += [(job, now) for job in self._inflight]
-        for container in (self._waiting, self._ready, self._inflight, self._busy):
+        for container in (self._waiting, self._ready, self._inflight, self._busy, self._starting):
             container.clear()
         self._ready_count = 0
         if volatile:
