@@ -24,7 +24,7 @@ from enum import Enum
 from maillab.errors import LocalProtocolError, RemoteProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
-from maillab.smtp.reader import normalize_line_ends, stuff
+from maillab.smtp.reader import double_dots, normalize_line_ends
 from maillab.smtp.replies import Reply, ReplyParser
 from maillab.smtp.server import NEED_DATA, _NeedData
 
@@ -143,20 +143,26 @@ class SessionDone:
 ClientEvent = ServerReplied | TransactionDone | SessionDone
 
 
-@dataclass(frozen=True, slots=True)
 class _Pending:
-    stage: Stage
-    command: C.Command | None
-    recipient: str | None = None
+    """A reply the client waits for: what it answers. One per command sent, so a plain slotted class
+    (a frozen dataclass costs one object.__setattr__ per field to build)."""
+
+    __slots__ = ("stage", "command", "recipient")
+
+    def __init__(self, stage: Stage, command: C.Command | None, recipient: str | None = None) -> None:
+        self.stage = stage
+        self.command = command
+        self.recipient = recipient
 
 
 class _Open:
     """Book-keeping of the transaction in progress."""
 
-    __slots__ = ("transaction", "results", "accepted", "mail_ok", "dot_sent", "rcpt_replies")
+    __slots__ = ("transaction", "results", "accepted", "mail_ok", "dot_sent", "rcpt_replies", "_normalized")
 
     def __init__(self, transaction: Transaction) -> None:
         self.transaction = transaction
+        self._normalized: bytes | None = None
         self.rcpt_replies = 0
         self.results: dict[str, RecipientResult] = {}
         self.accepted: list[str] = []
@@ -169,6 +175,12 @@ class _Open:
             if rcpt not in self.results or rcpt in self.accepted:
                 self.results[rcpt] = RecipientResult(rcpt, reply, stage)
         self.accepted.clear()
+
+    def normalized(self) -> bytes:
+        """The content with CRLF line ends, computed once: it gives both SIZE= and the stuffed content."""
+        if self._normalized is None:
+            self._normalized = normalize_line_ends(self.transaction.content)
+        return self._normalized
 
     def result(self, duplicate_window: bool = False) -> TransactionResult:
         ordered = tuple(self.results[r] for r in self.transaction.recipients)
@@ -232,7 +244,7 @@ class ClientConnection:
         """End a lingering session with QUIT."""
         if not self.idle:
             raise LocalProtocolError("client role: quit() is only legal while idle")
-        self._send(C.Quit(), Stage.QUIT)
+        self._send(_QUIT, Stage.QUIT)
 
     @property
     def in_duplicate_window(self) -> bool:
@@ -340,7 +352,7 @@ class ClientConnection:
             following = recipients[opened.rcpt_replies]
             self._send(C.Rcpt(following), Stage.RCPT, following)
         elif opened.accepted:
-            self._send(C.Data(), Stage.DATA)
+            self._send(_DATA, Stage.DATA)
         else:
             self._need_rset = True
             self._finish_transaction()
@@ -352,7 +364,7 @@ class ClientConnection:
             self._abort(R.PROTOCOL_VIOLATION, stage=Stage.DATA)  # 2xx to DATA: no content was sent
             return
         if reply.code < 400:  # 354, or any 3xx: act on the first digit (RFC 5321 §4.2.1)
-            self._outbox += stuff(opened.transaction.content) if opened.accepted else b""
+            self._outbox += double_dots(opened.normalized()) if opened.accepted else b""
             self._outbox += b".\r\n"
             opened.dot_sent = True
             self._pending.append(_Pending(Stage.CONTENT, None))
@@ -374,7 +386,7 @@ class ClientConnection:
     def _on_rset(self, pending: _Pending, reply: Reply) -> None:
         """Without pipelining, the transaction waiting behind RSET starts now (RFC 2920 §3.1)."""
         if self._open is not None and not self.pipelining:
-            self._send_mail(self._open.transaction)
+            self._send_mail(self._open)
 
     def _on_quit(self, pending: _Pending, reply: Reply) -> None:
         self.done = True
@@ -389,45 +401,44 @@ class ClientConnection:
     def _next_transaction(self) -> None:
         """Start the next transaction, or QUIT when there is none."""
         while self._todo:
-            transaction = self._todo.popleft()
-            self._open = _Open(transaction)
-            refusal = self._size_refusal(transaction)
+            opened = self._open = _Open(self._todo.popleft())
+            refusal = self._size_refusal(opened)
             if refusal is None:
-                self._start(transaction)
+                self._start(opened)
                 return
             self._open.fail_open(refusal, Stage.MAIL)
             self._emit_result()
         self._open = None
         if not self.linger:
-            self._send(C.Quit(), Stage.QUIT)
+            self._send(_QUIT, Stage.QUIT)
 
-    def _start(self, transaction: Transaction) -> None:
+    def _start(self, opened: _Open) -> None:
         if self._need_rset:
-            self._send(C.Rset(), Stage.RSET)
+            self._send(_RSET, Stage.RSET)
             self._need_rset = False
             if not self.pipelining:
                 return  # MAIL follows RSET's reply
-        self._send_mail(transaction)
+        self._send_mail(opened)
 
-    def _send_mail(self, transaction: Transaction) -> None:
-        self._send(C.Mail(transaction.sender, self._mail_params(transaction)), Stage.MAIL)
+    def _send_mail(self, opened: _Open) -> None:
+        self._send(C.Mail(opened.transaction.sender, self._mail_params(opened)), Stage.MAIL)
         if self.pipelining:  # RFC 2920 §3.1: MAIL and RCPTs anywhere in a group, DATA last
-            for rcpt in transaction.recipients:
+            for rcpt in opened.transaction.recipients:
                 self._send(C.Rcpt(rcpt), Stage.RCPT, rcpt)
-            self._send(C.Data(), Stage.DATA)
+            self._send(_DATA, Stage.DATA)
 
-    def _mail_params(self, transaction: Transaction) -> C.Params:
+    def _mail_params(self, opened: _Open) -> C.Params:
         if not self._keywords:
             return ()  # HELO session: no parameters (RFC 5321 §4.1.1.2)
         params: list[tuple[str, str | None]] = []
         if "SIZE" in self._keywords:
-            params.append(("SIZE", str(len(normalize_line_ends(transaction.content)))))  # RFC 1870 §5-6
-        if "8BITMIME" in self._keywords and not transaction.content.isascii():
+            params.append(("SIZE", str(len(opened.normalized()))))  # RFC 1870 §5-6
+        if "8BITMIME" in self._keywords and not opened.transaction.content.isascii():
             params.append(("BODY", "8BITMIME"))  # RFC 6152
         return tuple(params)
 
-    def _size_refusal(self, transaction: Transaction) -> Reply | None:
-        limit, size = self.server_size_limit, len(normalize_line_ends(transaction.content))
+    def _size_refusal(self, opened: _Open) -> Reply | None:
+        limit, size = self.server_size_limit, len(opened.normalized())
         if limit is not None and size > limit:
             return R.SIZE_EXCEEDED.with_text(f"message size {size} exceeds server limit {limit}")
         return None
@@ -446,7 +457,7 @@ class ClientConnection:
     def _fail_everything(self, reply: Reply, stage: Stage) -> None:
         """The session cannot carry mail (greeting or EHLO/HELO refused): fail all, say QUIT."""
         self._fail_remaining(reply, stage)
-        self._send(C.Quit(), Stage.QUIT)
+        self._send(_QUIT, Stage.QUIT)
 
     def _fail_remaining(self, reply: Reply, stage: Stage) -> None:
         for transaction in self._todo:
@@ -488,6 +499,9 @@ def _parse_keywords(reply: Reply) -> dict[str, str]:
             keywords[keyword.upper()] = params
     return keywords
 
+
+#: Commands without arguments are all alike: one of each serves every session.
+_DATA, _RSET, _QUIT = C.Data(), C.Rset(), C.Quit()
 
 _HANDLERS = {
     Stage.GREETING: ClientConnection._on_greeting,

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from maillab.errors import RemoteProtocolError
+from maillab.smtp.caching import BoundedCache
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
 _REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -]?)(.*)$", re.DOTALL)
@@ -114,30 +115,52 @@ class ReplyParser:
 
     def feed_line(self, line: bytes) -> Reply | None:
         """Feed one line without its CRLF; return the reply once its last line arrives."""
-        match = _REPLY_LINE.match(line)
-        if match is None:
-            raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
-        digits, separator, rest = match.groups()
-        code = int(digits)
-        if separator == b"" and rest:
-            raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: code not followed by space or '-'")
+        if self._code is None and type(line) is bytes:
+            known = _ONE_LINE_REPLIES.get(line)
+            if known is not None:
+                return known  # fast path: this one-line reply was parsed before (and a Reply is immutable)
+        code, separator, text = _split_line(line)
         if self._code is not None and code != self._code:
             raise RemoteProtocolError(f"reply line {line[:80]!r} changes code within a multi-line reply")
         self._code = code
-        self._lines.append(rest.decode("utf-8", "replace"))
+        self._lines.append(text)
         if separator == b"-":
             return None
+        if len(self._lines) == 1 and type(line) is bytes:
+            self._code, self._lines = None, []
+            return _ONE_LINE_REPLIES.remember(line, _build_reply(code, (text,)))
         return self._finish()
 
     def _finish(self) -> Reply:
         assert self._code is not None
-        code, lines = self._code, self._lines
+        key = (self._code, tuple(self._lines))
         self._code, self._lines = None, []
-        enhanced, first = split_enhanced(code, lines[0])
-        if enhanced is not None:
-            rest = [split_enhanced(code, line)[1] for line in lines[1:]]
-            lines = [first, *rest]
-        return Reply(code, enhanced, "\n".join(lines))
+        known = _MULTI_LINE_REPLIES.get(key)
+        return known if known is not None else _MULTI_LINE_REPLIES.remember(key, _build_reply(*key))
+
+
+def _split_line(line: bytes) -> tuple[int, bytes, str]:
+    """A reply line's code, separator (``-``, space or nothing) and text; a malformed line raises."""
+    match = _REPLY_LINE.match(line)
+    if match is None:
+        raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
+    digits, separator, rest = match.groups()
+    if separator == b"" and rest:
+        raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: code not followed by space or '-'")
+    return int(digits), separator, rest.decode("utf-8", "replace")
+
+
+def _build_reply(code: int, lines: tuple[str, ...]) -> Reply:
+    """The reply of a complete set of lines, the enhanced code taken off each (RFC 3463)."""
+    enhanced, first = split_enhanced(code, lines[0])
+    if enhanced is not None:
+        lines = (first, *(split_enhanced(code, line)[1] for line in lines[1:]))
+    return Reply(code, enhanced, "\n".join(lines))
+
+
+#: Parsed replies by their wire lines: the client meets the same few replies again and again.
+_ONE_LINE_REPLIES: BoundedCache[bytes, Reply] = BoundedCache(1024)
+_MULTI_LINE_REPLIES: BoundedCache[tuple[int, tuple[str, ...]], Reply] = BoundedCache(256)
 
 
 # --- Replies the server sends (RFC 5321 §4.2.2, §4.2.3; RFC 3463; Postfix smtpd.c wording) -----------------

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from maillab.errors import LocalProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
 from maillab.smtp.policy import DefaultPolicy, Envelope, ServerConfig, ServerPolicy, Session
-from maillab.smtp.reader import CommandLine, CommandReader, ContentReader, LineDefect
+from maillab.smtp.reader import CommandReader, ContentReader, LineDefect
 from maillab.smtp.replies import Reply
 
 log = logging.getLogger(__name__)
@@ -114,8 +116,8 @@ class ServerConnection:
     def __init__(
         self, policy: ServerPolicy | None = None, config: ServerConfig | None = None, peer: str = "unknown"
     ) -> None:
-        self.config = config or ServerConfig()
-        self.policy: ServerPolicy = policy or DefaultPolicy(self.config.hostname)
+        self.config = _DEFAULT_CONFIG if config is None else config  # frozen: one default serves everyone
+        self.policy: ServerPolicy = DefaultPolicy(self.config.hostname) if policy is None else policy
         self.session = Session(peer=peer)
         self.envelope = Envelope()
         self.state = ServerState.GREETING
@@ -185,7 +187,7 @@ class ServerConnection:
             return
         line = self._lines.next_line(self._inbox)
         if line is not None:
-            self._handle_line(line)
+            self._handle_line(*line)
         elif self._eof:
             self.connection_lost()
 
@@ -212,24 +214,25 @@ class ServerConnection:
         self._reset_transaction()
         self._answer(reply)
 
-    def _handle_line(self, line: CommandLine) -> None:
-        parsed = self._parse(line)
+    def _handle_line(self, text: str, defect: LineDefect, bare_lf: bool) -> None:
+        parsed = self._parse(text, defect, bare_lf)
         if isinstance(parsed, Reply):
-            self._events.append(Replied(line.text, None, parsed))
+            self._events.append(Replied(text, None, parsed))
             self._answer(parsed)
             return
-        reply = self._sequence_error(parsed) or self._dispatch(parsed)
-        self._events.append(Replied(line.text, parsed, reply))
+        refusal = self._sequence_error(parsed)
+        reply = self._dispatch(parsed) if refusal is None else refusal
+        self._events.append(Replied(text, parsed, reply))
         self._answer(reply)
 
-    def _parse(self, line: CommandLine) -> C.Command | Reply:
+    def _parse(self, text: str, defect: LineDefect, bare_lf: bool) -> C.Command | Reply:
         """The command on a line, or the reply refusing the line: bad characters or length, a bare LF,
         and in the no-service state anything but QUIT (RFC 5321 §3.1: 503 until QUIT)."""
-        if line.defect is not LineDefect.NONE:
-            return _DEFECT_REPLIES[line.defect]
-        if line.bare_lf and self.config.bare_lf == "reject":
+        if defect is not LineDefect.NONE:
+            return _DEFECT_REPLIES[defect]
+        if bare_lf and self.config.bare_lf == "reject":
             return R.BARE_LF
-        parsed = C.parse_command(line.text)
+        parsed = C.parse_command(text)
         if self.state is ServerState.NO_SERVICE and not isinstance(parsed, C.Quit):
             return R.NO_SERVICE_SEQUENCE
         return parsed
@@ -238,34 +241,43 @@ class ServerConnection:
         reply = SEQUENCE_ERRORS.get((self.state, type(command)))
         if reply is R.NEED_RCPT and self.envelope.rejected:
             return R.NO_VALID_RECIPIENTS  # Postfix: RCPTs were tried and all refused
-        if reply is None and not self.session.esmtp and isinstance(command, C.Mail | C.Rcpt) and command.params:
+        if reply is None and not self.session.esmtp and isinstance(command, (C.Mail, C.Rcpt)) and command.params:
             return R.UNSUPPORTED_PARAMETER  # parameters need EHLO (RFC 5321 §4.1.1.2)
         return reply
 
     def _dispatch(self, command: C.Command) -> Reply:
-        match command:
-            case C.Ehlo(name) | C.Helo(name):
-                return self._hello(name, esmtp=isinstance(command, C.Ehlo))
-            case C.Mail():
-                return self._mail(command)
-            case C.Rcpt():
-                return self._rcpt(command)
-            case C.Data():
-                self.state = ServerState.DATA
-                self._content = ContentReader(self.config.max_message_size or 2**62)
-                return R.START_MAIL_INPUT
-            case C.Rset():
-                self._reset_transaction()
-                return R.RESET_OK
-            case C.Noop():
-                return R.OK
-            case C.Vrfy(address):
-                return self.policy.verify(self.session, address)
-            case C.Help():
-                return R.HELP
-            case C.Quit():
-                return R.closing(self.config.hostname)
-        raise _misuse(self.state, f"no handler for {command!r}")
+        """The handler for the command's type (a dict lookup: commands are exactly the parser's types)."""
+        handler = _HANDLERS.get(type(command))
+        if handler is None:
+            raise _misuse(self.state, f"no handler for {command!r}")
+        return handler(self, command)
+
+    def _on_ehlo(self, command: C.Ehlo) -> Reply:
+        return self._hello(command.domain, esmtp=True)
+
+    def _on_helo(self, command: C.Helo) -> Reply:
+        return self._hello(command.domain, esmtp=False)
+
+    def _on_data(self, command: C.Data) -> Reply:
+        self.state = ServerState.DATA
+        self._content = ContentReader(self.config.max_message_size or 2**62)
+        return R.START_MAIL_INPUT
+
+    def _on_rset(self, command: C.Rset) -> Reply:
+        self._reset_transaction()
+        return R.RESET_OK
+
+    def _on_noop(self, command: C.Noop) -> Reply:
+        return R.OK
+
+    def _on_vrfy(self, command: C.Vrfy) -> Reply:
+        return self.policy.verify(self.session, command.address)
+
+    def _on_help(self, command: C.Help) -> Reply:
+        return R.HELP
+
+    def _on_quit(self, command: C.Quit) -> Reply:
+        return R.closing(self.config.hostname)
 
     def _hello(self, name: str, esmtp: bool) -> Reply:
         """EHLO/HELO: a new session state; any transaction is dropped as by RSET (RFC 5321 §4.1.4).
@@ -282,17 +294,12 @@ class ServerConnection:
         return R.helo_reply(self.config.hostname)
 
     def _mail(self, command: C.Mail) -> Reply:
-        size = _declared_size(command)
-        limit = self.config.max_message_size
-        if isinstance(size, Reply):
-            return size
-        if limit and size is not None and size > limit:
-            return R.SIZE_EXCEEDED  # RFC 1870 §6.1
-        body = (command.param("BODY") or "").upper()
-        if command.has_param("BODY") and body not in ("7BIT", "8BITMIME"):
-            return R.UNSUPPORTED_PARAMETER  # RFC 6152: body-value is 7BIT or 8BITMIME, any case
-        if any(key not in ("SIZE", "BODY") for key, _ in command.params):
-            return R.UNSUPPORTED_PARAMETER
+        size, body = None, ""
+        if command.params:
+            checked = _mail_parameters(command, self.config.max_message_size)
+            if isinstance(checked, Reply):
+                return checked
+            size, body = checked
         reply = self.policy.sender(self.session, self.envelope, command.sender, size)
         if reply.is_positive:
             self.envelope.sender, self.envelope.declared_size = command.sender, size
@@ -340,6 +347,22 @@ class ServerConnection:
             self.state = ServerState.READY
 
 
+def _mail_parameters(command: C.Mail, limit: int) -> tuple[int | None, str] | Reply:
+    """The declared size and the upper-cased BODY value of a MAIL command, or the reply refusing them."""
+    size = _declared_size(command)
+    if isinstance(size, Reply):
+        return size
+    if limit and size is not None and size > limit:
+        return R.SIZE_EXCEEDED  # RFC 1870 §6.1
+    body = (command.param("BODY") or "").upper()
+    if command.has_param("BODY") and body not in ("7BIT", "8BITMIME"):
+        return R.UNSUPPORTED_PARAMETER  # RFC 6152: body-value is 7BIT or 8BITMIME, any case
+    for key, _ in command.params:
+        if key not in ("SIZE", "BODY"):
+            return R.UNSUPPORTED_PARAMETER
+    return size, body
+
+
 def _declared_size(command: C.Mail) -> int | None | Reply:
     """The SIZE= parameter (RFC 1870 §6): absent, 1-20 ASCII digits, or a 501 when it is anything else."""
     if not command.has_param("SIZE"):
@@ -350,3 +373,20 @@ def _declared_size(command: C.Mail) -> int | None | Reply:
 
 def _misuse(state: ServerState, what: str) -> LocalProtocolError:
     return LocalProtocolError(f"server role, state {state.value}: illegal {what}")
+
+
+_DEFAULT_CONFIG = ServerConfig()
+
+#: The handler of each command (RFC 5321 §4.1.1), once it passed SEQUENCE_ERRORS.
+_HANDLERS: dict[type, Callable[[ServerConnection, Any], Reply]] = {
+    C.Ehlo: ServerConnection._on_ehlo,
+    C.Helo: ServerConnection._on_helo,
+    C.Mail: ServerConnection._mail,
+    C.Rcpt: ServerConnection._rcpt,
+    C.Data: ServerConnection._on_data,
+    C.Rset: ServerConnection._on_rset,
+    C.Noop: ServerConnection._on_noop,
+    C.Vrfy: ServerConnection._on_vrfy,
+    C.Help: ServerConnection._on_help,
+    C.Quit: ServerConnection._on_quit,
+}
