@@ -3,7 +3,8 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maillab.smtp import Reply, ReplyParser
+from maillab.smtp import Reply, ReplyParser, is_mailbox
+from maillab.smtp import commands as C
 from maillab.smtp import replies as R
 from maillab.smtp.caching import BoundedCache
 from maillab.smtp.reader import (
@@ -116,3 +117,43 @@ def test_command_reader_matches_a_model(body, end):
     buffer = bytearray(raw + b"NEXT")
     assert CommandReader().next_line(buffer) == command_line_model(raw)
     assert buffer == bytearray(b"NEXT")
+
+
+# --- commands ----------------------------------------------------------------------------------------------
+
+def full_mailbox_check(address: str) -> bool:
+    """is_mailbox without its fast path."""
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or len(local) > C.MAX_LOCAL_PART or len(domain) > C.MAX_DOMAIN:
+        return False
+    local_ok = C._DOT_ATOM.match(local) is not None or C._QUOTED.match(local) is not None
+    return local_ok and (C._DOMAIN.match(domain) is not None or C._ADDRESS_LITERAL.match(domain) is not None)
+
+
+MAILBOX_PIECES = st.sampled_from(["a", "Z9", ".", "@", "-", '"', "\\", " ", "[", "]", "1.2.3.4", "\n", "é",
+                                  "x" * 40, "+tag", "!#$"])
+
+
+@FUZZ
+@given(st.lists(MAILBOX_PIECES, max_size=8).map("".join))
+def test_is_mailbox_matches_the_full_check(address):
+    assert is_mailbox(address) == full_mailbox_check(address)
+
+
+def test_is_mailbox_fast_path_respects_the_length_limits():
+    assert is_mailbox("a" * 64 + "@b.example") and not is_mailbox("a" * 65 + "@b.example")
+    assert is_mailbox("a@" + "b" * 63 + ".example")
+
+
+@FUZZ
+@given(st.lists(st.sampled_from(["MAIL FROM:", "RCPT TO:", "<", ">", '"', "\\", "a@b.example", " ", "SIZE=1",
+                                 "EHLO", "DATA", "x"]), max_size=7).map("".join))
+def test_a_cached_parse_equals_a_fresh_one(line):
+    assert C.parse_command(line) == C._parse_line(line)
+    assert C.parse_command(line) == C._parse_line(line)  # the second time from the cache
+
+
+def test_the_parse_cache_cannot_grow_without_bound():
+    for number in range(3 * C._PARSED.limit):
+        assert C.parse_command(f"RCPT TO:<user{number}@example.net>") == C.Rcpt(f"user{number}@example.net")
+    assert 0 < len(C._PARSED) <= C._PARSED.limit
