@@ -14,7 +14,7 @@ from enum import Enum
 MAX_COMMAND_LINE = 512  # §4.5.3.1.4, CRLF included
 MAX_TEXT_LINE = 1000  # §4.5.3.1.6, CRLF included
 _END_OF_DATA = b"\r\n.\r\n"
-_CR = 0x0D
+_NUL, _CR = 0x00, 0x0D
 _BLOCK = MAX_TEXT_LINE // 2  # any 999 octets hold an aligned block of 500 (see _has_long_line)
 
 
@@ -62,8 +62,9 @@ class CommandReader:
         if self._discarding or end + 1 > self.max_line:
             self._discarding = False
             return "", LineDefect.TOO_LONG, bare_lf
-        # Fast path: a command line is ASCII without NUL or CR; three C-level checks say so without a loop.
-        if body.isascii() and b"\x00" not in body and b"\r" not in body:
+        # Fast path: a command line is ASCII without NUL or CR; three C-level checks say so without a loop
+        # (an int operand: ``b"\0" in body`` goes through the buffer protocol and costs ten times as much).
+        if body.isascii() and _NUL not in body and _CR not in body:
             return body.decode("ascii"), LineDefect.NONE, bare_lf
         return body.decode("latin-1"), LineDefect.BAD_CHARACTER, bare_lf
 
