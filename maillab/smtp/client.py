@@ -17,13 +17,14 @@ the message may be delivered twice.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
 from maillab.errors import LocalProtocolError, RemoteProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
+from maillab.smtp.caching import BoundedCache
 from maillab.smtp.reader import double_dots, normalize_line_ends
 from maillab.smtp.replies import Reply, ReplyParser
 from maillab.smtp.server import NEED_DATA, _NeedData
@@ -309,7 +310,7 @@ class ClientConnection:
 
     def _on_greeting(self, pending: _Pending, reply: Reply) -> None:
         if reply.is_positive:
-            self._send(C.Ehlo(self.config.helo_name), Stage.HELLO)
+            self._send_prepared(C.Ehlo, self.config.helo_name, Stage.HELLO)
         else:
             self._fail_everything(reply, Stage.GREETING)
 
@@ -321,7 +322,7 @@ class ClientConnection:
             self._next_transaction()
         elif isinstance(pending.command, C.Ehlo) and reply.is_permanent and not self._tried_helo:
             self._tried_helo = True  # RFC 5321 §3.2: EHLO not recognised -> HELO
-            self._send(C.Helo(self.config.helo_name), Stage.HELLO)
+            self._send_prepared(C.Helo, self.config.helo_name, Stage.HELLO)
         else:
             self._fail_everything(reply, Stage.HELLO)
 
@@ -334,7 +335,7 @@ class ClientConnection:
                 self._finish_transaction()
         elif not self.pipelining:
             first = self._open.transaction.recipients[0]
-            self._send(C.Rcpt(first), Stage.RCPT, first)
+            self._send_prepared(C.Rcpt, first, Stage.RCPT)
 
     def _on_rcpt(self, pending: _Pending, reply: Reply) -> None:
         opened = self._open
@@ -350,7 +351,7 @@ class ClientConnection:
         recipients = opened.transaction.recipients
         if opened.rcpt_replies < len(recipients):
             following = recipients[opened.rcpt_replies]
-            self._send(C.Rcpt(following), Stage.RCPT, following)
+            self._send_prepared(C.Rcpt, following, Stage.RCPT)
         elif opened.accepted:
             self._send(_DATA, Stage.DATA)
         else:
@@ -394,9 +395,19 @@ class ClientConnection:
 
     # --- writing commands ----------------------------------------------------------------------------------
 
-    def _send(self, command: C.Command, stage: Stage, recipient: str | None = None) -> None:
+    def _send(self, command: C.Command, stage: Stage) -> None:
         self._outbox += C.command_line(command)
-        self._pending.append(_Pending(stage, command, recipient))
+        self._pending.append(_Pending(stage, command))
+
+    def _send_prepared(self, kind: Callable[[str], C.Command], argument: str, stage: Stage) -> None:
+        """EHLO, HELO or RCPT: the command and its line come from a cache, as names and recipients recur."""
+        key = (kind, argument)
+        prepared = _PREPARED.get(key)
+        if prepared is None:
+            command = kind(argument)
+            prepared = _PREPARED.remember(key, (command, C.command_line(command)))
+        self._outbox += prepared[1]
+        self._pending.append(_Pending(stage, prepared[0], argument if stage is Stage.RCPT else None))
 
     def _next_transaction(self) -> None:
         """Start the next transaction, or QUIT when there is none."""
@@ -424,7 +435,7 @@ class ClientConnection:
         self._send(C.Mail(opened.transaction.sender, self._mail_params(opened)), Stage.MAIL)
         if self.pipelining:  # RFC 2920 §3.1: MAIL and RCPTs anywhere in a group, DATA last
             for rcpt in opened.transaction.recipients:
-                self._send(C.Rcpt(rcpt), Stage.RCPT, rcpt)
+                self._send_prepared(C.Rcpt, rcpt, Stage.RCPT)
             self._send(_DATA, Stage.DATA)
 
     def _mail_params(self, opened: _Open) -> C.Params:
@@ -502,6 +513,9 @@ def _parse_keywords(reply: Reply) -> dict[str, str]:
 
 #: Commands without arguments are all alike: one of each serves every session.
 _DATA, _RSET, _QUIT = C.Data(), C.Rset(), C.Quit()
+
+#: One-argument commands with their wire lines, by command type and argument (bounded; values immutable).
+_PREPARED: BoundedCache[tuple[Callable[[str], C.Command], str], tuple[C.Command, bytes]] = BoundedCache(1024)
 
 _HANDLERS = {
     Stage.GREETING: ClientConnection._on_greeting,

@@ -141,6 +141,15 @@ class ReplyParser:
 
 def _split_line(line: bytes) -> tuple[int, bytes, str]:
     """A reply line's code, separator (``-``, space or nothing) and text; a malformed line raises."""
+    if type(line) is bytes:
+        known = _SPLIT_LINES.get(line)
+        if known is not None:
+            return known  # fast path: the lines of an EHLO reply recur like one-line replies
+        return _SPLIT_LINES.remember(line, _split_new_line(line))
+    return _split_new_line(line)
+
+
+def _split_new_line(line: bytes) -> tuple[int, bytes, str]:
     match = _REPLY_LINE.match(line)
     if match is None:
         raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
@@ -160,34 +169,42 @@ def _build_reply(code: int, lines: tuple[str, ...]) -> Reply:
 
 #: Parsed replies by their wire lines: the client meets the same few replies again and again.
 _ONE_LINE_REPLIES: BoundedCache[bytes, Reply] = BoundedCache(1024)
+_SPLIT_LINES: BoundedCache[bytes, tuple[int, bytes, str]] = BoundedCache(1024)
 _MULTI_LINE_REPLIES: BoundedCache[tuple[int, tuple[str, ...]], Reply] = BoundedCache(256)
 
 
 # --- Replies the server sends (RFC 5321 §4.2.2, §4.2.3; RFC 3463; Postfix smtpd.c wording) -----------------
+# The ones that carry a host name are built once per name (lru_cache): a server greets every session alike.
 
+@functools.lru_cache(maxsize=256)
 def ready(hostname: str) -> Reply:
     """The greeting of a willing server (RFC 5321 §4.3.1): 220, no enhanced code."""
     return Reply(220, None, f"{hostname} ESMTP maillab")
 
 
+@functools.lru_cache(maxsize=256)
 def closing(hostname: str) -> Reply:
     return Reply(221, "2.0.0", f"{hostname} closing connection")
 
 
+@functools.lru_cache(maxsize=256)
 def ehlo_reply(hostname: str, client: str, keywords: tuple[str, ...]) -> Reply:
     """The EHLO response: greeting line, then one extension keyword per line (RFC 5321 §4.1.1.1)."""
     return Reply(250, None, "\n".join((f"{hostname} greets {client}", *keywords)))
 
 
+@functools.lru_cache(maxsize=256)
 def helo_reply(hostname: str) -> Reply:
     return Reply(250, None, hostname)
 
 
+@functools.lru_cache(maxsize=256)
 def not_available(hostname: str) -> Reply:
     """421: service not available, closing the channel (RFC 5321 §3.8, §4.2.3)."""
     return Reply(421, "4.3.2", f"{hostname} Service not available, closing transmission channel")
 
 
+@functools.lru_cache(maxsize=256)
 def no_service(hostname: str) -> Reply:
     """554 instead of 220: no SMTP service here; the server then answers 503 until QUIT (RFC 5321 §3.1)."""
     return Reply(554, "5.3.2", f"{hostname} No SMTP service here")

@@ -153,14 +153,14 @@ class ServerConnection:
         if self.state is ServerState.GREETING:
             raise _misuse(self.state, "receive_data before start")
         if data:
-            if not self.closed:
+            if self.state is not ServerState.CLOSED:
                 self._inbox += data
         else:
             self._eof = True
 
     def next_event(self) -> ServerEvent | _NeedData:
         """The next thing that happened, processing at most one command line or one message."""
-        if not self._events and not self.closed:
+        if not self._events and self.state is not ServerState.CLOSED:
             self._step()
         if self._events:
             return self._events.popleft()

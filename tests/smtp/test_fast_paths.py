@@ -60,6 +60,7 @@ def test_the_reply_caches_cannot_grow_without_bound():
         parser.feed_line(b"250 last")
     assert 0 < len(R._ONE_LINE_REPLIES) <= R._ONE_LINE_REPLIES.limit
     assert 0 < len(R._MULTI_LINE_REPLIES) <= R._MULTI_LINE_REPLIES.limit
+    assert 0 < len(R._SPLIT_LINES) <= R._SPLIT_LINES.limit
 
 
 def test_bounded_cache_starts_again_when_full():
