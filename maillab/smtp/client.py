@@ -17,9 +17,10 @@ the message may be delivered twice.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 
 from maillab.errors import LocalProtocolError, RemoteProtocolError
 from maillab.smtp import commands as C
@@ -201,11 +202,12 @@ class ClientConnection:
         self._todo: deque[Transaction] = deque(transactions)
         self._open: _Open | None = None
         self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING, None)])
-        self._inbox = bytearray()
+        self._inbox = b""  # bytes from the server; lines before self._read are consumed
+        self._read = 0
         self._outbox = bytearray()
         self._events: deque[ClientEvent] = deque()
         self._parser = ReplyParser()
-        self._keywords: dict[str, str] = {}
+        self._keywords: Mapping[str, str] = {}
         self._tried_helo = False
         self._need_rset = False
         self.done = False
@@ -257,7 +259,8 @@ class ClientConnection:
         if not data:
             self.connection_lost()
             return
-        self._inbox += data
+        self._inbox = self._inbox[self._read:] + data  # what was read goes: at most a partial line is left
+        self._read = 0
 
     def next_event(self) -> ClientEvent | _NeedData:
         while not self._events and not self.done and self._step():
@@ -281,13 +284,14 @@ class ClientConnection:
 
     def _step(self) -> bool:
         """Consume one reply line; False when no complete line is buffered."""
-        end = self._inbox.find(b"\n")
+        start = self._read
+        end = self._inbox.find(b"\n", start)
         if end < 0:
-            if len(self._inbox) > MAX_REPLY_LINE:
+            if len(self._inbox) - start > MAX_REPLY_LINE:
                 self._abort(R.PROTOCOL_VIOLATION)
             return False
-        line = bytes(self._inbox[:end]).rstrip(b"\r")
-        del self._inbox[: end + 1]
+        line = self._inbox[start:end].rstrip(b"\r")  # bytes: a key for the reply cache, no copy to make
+        self._read = end + 1
         try:
             reply = self._parser.feed_line(line)
         except RemoteProtocolError:
@@ -501,8 +505,16 @@ def _not_attempted(reply: Reply) -> Reply:
     return reply if reply.code == 421 else R.NOT_ATTEMPTED
 
 
-def _parse_keywords(reply: Reply) -> dict[str, str]:
-    """EHLO keywords and their parameters, from the lines after the first (RFC 5321 §4.1.1.1)."""
+def _parse_keywords(reply: Reply) -> Mapping[str, str]:
+    """EHLO keywords and their parameters, from the lines after the first (RFC 5321 §4.1.1.1).
+    Read-only and shared by every session that got the same EHLO reply."""
+    known = _KEYWORDS.get(reply.text)
+    if known is None:
+        known = _KEYWORDS.remember(reply.text, MappingProxyType(_keywords_of(reply)))
+    return known
+
+
+def _keywords_of(reply: Reply) -> dict[str, str]:
     keywords = {}
     for line in reply.lines[1:]:
         keyword, _, params = line.strip().partition(" ")
@@ -513,6 +525,9 @@ def _parse_keywords(reply: Reply) -> dict[str, str]:
 
 #: Commands without arguments are all alike: one of each serves every session.
 _DATA, _RSET, _QUIT = C.Data(), C.Rset(), C.Quit()
+
+#: EHLO keywords by the text of the EHLO reply (bounded; read-only mappings).
+_KEYWORDS: BoundedCache[str, Mapping[str, str]] = BoundedCache(256)
 
 #: One-argument commands with their wire lines, by command type and argument (bounded; values immutable).
 _PREPARED: BoundedCache[tuple[Callable[[str], C.Command], str], tuple[C.Command, bytes]] = BoundedCache(1024)

@@ -122,6 +122,9 @@ def format_params(params: Params) -> str:
 
 def command_line(command: Command) -> bytes:
     """The command as one CRLF-terminated line (RFC 5321 §4.1.1)."""
+    fixed = _FIXED_LINES.get(type(command))
+    if fixed is not None:
+        return fixed  # fast path: DATA, RSET and QUIT are always the same bytes
     match command:  # most frequent first: each case is one more isinstance test
         case Rcpt(recipient, params):
             text = f"RCPT TO:<{recipient}>{format_params(params)}"
@@ -136,6 +139,9 @@ def command_line(command: Command) -> bytes:
         case _:
             text = verb_of(command)
     return text.encode("ascii") + b"\r\n"
+
+
+_FIXED_LINES: dict[type, bytes] = {Data: b"DATA\r\n", Rset: b"RSET\r\n", Quit: b"QUIT\r\n"}
 
 
 # --- parsing (server side) ---------------------------------------------------------------------------------
