@@ -24,6 +24,10 @@ class LineDefect(Enum):
     BAD_CHARACTER = "NUL or 8-bit"
 
 
+# Members as module globals: on Python 3.11 ``LineDefect.NONE`` goes through EnumType.__getattr__ (slow).
+_NO_DEFECT, _TOO_LONG, _BAD_CHARACTER = LineDefect.NONE, LineDefect.TOO_LONG, LineDefect.BAD_CHARACTER
+
+
 #: One command line as read: its text (without the line end), what is wrong with its characters or length,
 #: if anything, and whether it ended in a bare LF instead of CRLF. A plain tuple: one is built per command.
 CommandLine = tuple[str, LineDefect, bool]
@@ -61,12 +65,12 @@ class CommandReader:
         del buffer[: end + 1]
         if self._discarding or end + 1 > self.max_line:
             self._discarding = False
-            return "", LineDefect.TOO_LONG, bare_lf
+            return "", _TOO_LONG, bare_lf
         # Fast path: a command line is ASCII without NUL or CR; three C-level checks say so without a loop
         # (an int operand: ``b"\0" in body`` goes through the buffer protocol and costs ten times as much).
         if body.isascii() and _NUL not in body and _CR not in body:
-            return body.decode("ascii"), LineDefect.NONE, bare_lf
-        return body.decode("latin-1"), LineDefect.BAD_CHARACTER, bare_lf
+            return body.decode("ascii"), _NO_DEFECT, bare_lf
+        return body.decode("latin-1"), _BAD_CHARACTER, bare_lf
 
 
 class ContentReader:

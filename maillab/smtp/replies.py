@@ -71,7 +71,7 @@ class Reply:
 
     def to_bytes(self, enhanced: bool = True) -> bytes:
         """Wire form: ``250-first`` continuation lines, ``250 last`` (RFC 5321 §4.2.1)."""
-        return _wire_form(self, enhanced)
+        return wire_form(self, enhanced)
 
     def _format(self, enhanced: bool) -> bytes:
         prefix = f"{self.enhanced} " if enhanced and self.enhanced else ""
@@ -85,10 +85,26 @@ class Reply:
         return f"{self.code} {prefix}{self.text}".replace("\n", " / ")
 
 
+def wire_form(reply: Reply, enhanced: bool) -> bytes:
+    """``reply.to_bytes(enhanced)``, remembered per reply object: a server sends the same few replies.
+
+    Keyed by identity first, as hashing a Reply (a dataclass) runs Python code and ``id`` does not; each
+    entry holds its reply, so no other object can take that id while the entry exists. An equal reply
+    built anew still finds its wire form in the cache by value below."""
+    key = (id(reply), enhanced)
+    known = _WIRE_FORMS.get(key)
+    if known is None:
+        known = _WIRE_FORMS.remember(key, (reply, _wire_form(reply, enhanced)))
+    return known[1]
+
+
 @functools.lru_cache(maxsize=4096)
 def _wire_form(reply: Reply, enhanced: bool) -> bytes:
     """Replies repeat: their wire forms are cached (a reply is immutable)."""
     return reply._format(enhanced)
+
+
+_WIRE_FORMS: BoundedCache[tuple[int, bool], tuple[Reply, bytes]] = BoundedCache(1024)
 
 
 def split_enhanced(code: int, text: str) -> tuple[str | None, str]:

@@ -158,3 +158,12 @@ def test_the_parse_cache_cannot_grow_without_bound():
     for number in range(3 * C._PARSED.limit):
         assert C.parse_command(f"RCPT TO:<user{number}@example.net>") == C.Rcpt(f"user{number}@example.net")
     assert 0 < len(C._PARSED) <= C._PARSED.limit
+
+
+def test_wire_forms_are_remembered_per_reply_and_bounded():
+    for number in range(3 * R._WIRE_FORMS.limit):
+        reply = Reply(250, "2.0.0", f"queued as {number}")
+        assert reply.to_bytes() == f"250 2.0.0 queued as {number}\r\n".encode()
+        assert reply.to_bytes(False) == f"250 queued as {number}\r\n".encode()
+        assert Reply(250, "2.0.0", f"queued as {number}").to_bytes() == reply.to_bytes()  # equal, built anew
+    assert 0 < len(R._WIRE_FORMS) <= R._WIRE_FORMS.limit
