@@ -17,14 +17,16 @@ the message may be delivered twice.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from types import MappingProxyType
 
 from maillab.errors import LocalProtocolError, RemoteProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
-from maillab.smtp.reader import normalize_line_ends, stuff
+from maillab.smtp.caching import BoundedCache
+from maillab.smtp.reader import double_dots, normalize_line_ends
 from maillab.smtp.replies import Reply, ReplyParser
 from maillab.smtp.server import NEED_DATA, _NeedData
 
@@ -69,6 +71,11 @@ class ClientTimeouts:
         value: float = getattr(self, _TIMEOUT_FIELD.get(stage, "hello"))
         return value
 
+
+# The stages as module globals for the per-reply path: on Python 3.11 every ``Stage.RCPT`` goes through
+# EnumType.__getattr__ (about 0.15 µs); a global is read in a tenth of that.
+_GREETING, _HELLO, _MAIL, _RCPT, _DATA = Stage.GREETING, Stage.HELLO, Stage.MAIL, Stage.RCPT, Stage.DATA
+_CONTENT, _RSET, _QUIT, _SESSION = Stage.CONTENT, Stage.RSET, Stage.QUIT, Stage.SESSION
 
 _TIMEOUT_FIELD = {
     Stage.GREETING: "greeting", Stage.HELLO: "hello", Stage.MAIL: "mail", Stage.RCPT: "rcpt",
@@ -143,20 +150,26 @@ class SessionDone:
 ClientEvent = ServerReplied | TransactionDone | SessionDone
 
 
-@dataclass(frozen=True, slots=True)
 class _Pending:
-    stage: Stage
-    command: C.Command | None
-    recipient: str | None = None
+    """A reply the client waits for: what it answers. One per command sent, so a plain slotted class
+    (a frozen dataclass costs one object.__setattr__ per field to build)."""
+
+    __slots__ = ("stage", "command", "recipient")
+
+    def __init__(self, stage: Stage, command: C.Command | None, recipient: str | None = None) -> None:
+        self.stage = stage
+        self.command = command
+        self.recipient = recipient
 
 
 class _Open:
     """Book-keeping of the transaction in progress."""
 
-    __slots__ = ("transaction", "results", "accepted", "mail_ok", "dot_sent", "rcpt_replies")
+    __slots__ = ("transaction", "results", "accepted", "mail_ok", "dot_sent", "rcpt_replies", "_normalized")
 
     def __init__(self, transaction: Transaction) -> None:
         self.transaction = transaction
+        self._normalized: bytes | None = None
         self.rcpt_replies = 0
         self.results: dict[str, RecipientResult] = {}
         self.accepted: list[str] = []
@@ -169,6 +182,12 @@ class _Open:
             if rcpt not in self.results or rcpt in self.accepted:
                 self.results[rcpt] = RecipientResult(rcpt, reply, stage)
         self.accepted.clear()
+
+    def normalized(self) -> bytes:
+        """The content with CRLF line ends, computed once: it gives both SIZE= and the stuffed content."""
+        if self._normalized is None:
+            self._normalized = normalize_line_ends(self.transaction.content)
+        return self._normalized
 
     def result(self, duplicate_window: bool = False) -> TransactionResult:
         ordered = tuple(self.results[r] for r in self.transaction.recipients)
@@ -187,12 +206,13 @@ class ClientConnection:
         self._ready = False
         self._todo: deque[Transaction] = deque(transactions)
         self._open: _Open | None = None
-        self._pending: deque[_Pending] = deque([_Pending(Stage.GREETING, None)])
-        self._inbox = bytearray()
-        self._outbox = bytearray()
+        self._pending: deque[_Pending] = deque([_Pending(_GREETING, None)])
+        self._lines: deque[bytes] = deque()  # complete reply lines received, each with its CR still on
+        self._partial = b""  # received after the last LF
+        self._outbox: list[bytes] = []  # joined by data_to_send: appending copies nothing
         self._events: deque[ClientEvent] = deque()
         self._parser = ReplyParser()
-        self._keywords: dict[str, str] = {}
+        self._keywords: Mapping[str, str] = {}
         self._tried_helo = False
         self._need_rset = False
         self.done = False
@@ -222,7 +242,7 @@ class ClientConnection:
 
     def add(self, transaction: Transaction) -> None:
         """Queue one more transaction on this connection (connection reuse)."""
-        if self.done or (self._pending and self._pending[-1].stage is Stage.QUIT):
+        if self.done or (self._pending and self._pending[-1].stage is _QUIT):
             raise LocalProtocolError("client role: add() after the session ended or QUIT was sent")
         self._todo.append(transaction)
         if self.idle:
@@ -232,7 +252,7 @@ class ClientConnection:
         """End a lingering session with QUIT."""
         if not self.idle:
             raise LocalProtocolError("client role: quit() is only legal while idle")
-        self._send(C.Quit(), Stage.QUIT)
+        self._send(_QUIT_COMMAND, _QUIT)
 
     @property
     def in_duplicate_window(self) -> bool:
@@ -244,7 +264,10 @@ class ClientConnection:
         if not data:
             self.connection_lost()
             return
-        self._inbox += data
+        # Cut into lines once per read, not once per line: bytes.split is one C call for all of them.
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()
+        self._lines.extend(lines)
 
     def next_event(self) -> ClientEvent | _NeedData:
         while not self._events and not self.done and self._step():
@@ -252,7 +275,7 @@ class ClientConnection:
         return self._events.popleft() if self._events else NEED_DATA
 
     def data_to_send(self) -> bytes:
-        out = bytes(self._outbox)
+        out = b"".join(self._outbox)
         self._outbox.clear()
         return out
 
@@ -268,13 +291,11 @@ class ClientConnection:
 
     def _step(self) -> bool:
         """Consume one reply line; False when no complete line is buffered."""
-        end = self._inbox.find(b"\n")
-        if end < 0:
-            if len(self._inbox) > MAX_REPLY_LINE:
+        if not self._lines:
+            if len(self._partial) > MAX_REPLY_LINE:
                 self._abort(R.PROTOCOL_VIOLATION)
             return False
-        line = bytes(self._inbox[:end]).rstrip(b"\r")
-        del self._inbox[: end + 1]
+        line = self._lines.popleft().rstrip(b"\r")
         try:
             reply = self._parser.feed_line(line)
         except RemoteProtocolError:
@@ -290,16 +311,16 @@ class ClientConnection:
             return
         pending = self._pending.popleft()
         self._events.append(ServerReplied(pending.stage, pending.command, reply))
-        if reply.code == 421 and pending.stage is not Stage.QUIT:
+        if reply.code == 421 and pending.stage is not _QUIT:
             self._abort(reply, closing=True, stage=pending.stage)
             return
-        _HANDLERS[pending.stage](self, pending, reply)
+        _HANDLERS[pending.stage._value_](self, pending, reply)
 
     def _on_greeting(self, pending: _Pending, reply: Reply) -> None:
         if reply.is_positive:
-            self._send(C.Ehlo(self.config.helo_name), Stage.HELLO)
+            self._send_prepared(C.Ehlo, self.config.helo_name, _HELLO)
         else:
-            self._fail_everything(reply, Stage.GREETING)
+            self._fail_everything(reply, _GREETING)
 
     def _on_hello(self, pending: _Pending, reply: Reply) -> None:
         if reply.is_positive:
@@ -309,27 +330,27 @@ class ClientConnection:
             self._next_transaction()
         elif isinstance(pending.command, C.Ehlo) and reply.is_permanent and not self._tried_helo:
             self._tried_helo = True  # RFC 5321 §3.2: EHLO not recognised -> HELO
-            self._send(C.Helo(self.config.helo_name), Stage.HELLO)
+            self._send_prepared(C.Helo, self.config.helo_name, _HELLO)
         else:
-            self._fail_everything(reply, Stage.HELLO)
+            self._fail_everything(reply, _HELLO)
 
     def _on_mail(self, pending: _Pending, reply: Reply) -> None:
         assert self._open is not None
         self._open.mail_ok = reply.is_positive
         if not reply.is_positive:
-            self._open.fail_open(reply, Stage.MAIL)
+            self._open.fail_open(reply, _MAIL)
             if not self.pipelining:
                 self._finish_transaction()
         elif not self.pipelining:
             first = self._open.transaction.recipients[0]
-            self._send(C.Rcpt(first), Stage.RCPT, first)
+            self._send_prepared(C.Rcpt, first, _RCPT)
 
     def _on_rcpt(self, pending: _Pending, reply: Reply) -> None:
         opened = self._open
         assert opened is not None and pending.recipient is not None
         if not opened.mail_ok:
             return  # pipelined behind a failed MAIL: the MAIL reply already decided
-        opened.results[pending.recipient] = RecipientResult(pending.recipient, reply, Stage.RCPT)
+        opened.results[pending.recipient] = RecipientResult(pending.recipient, reply, _RCPT)
         opened.rcpt_replies += 1
         if reply.is_positive:
             opened.accepted.append(pending.recipient)
@@ -338,9 +359,9 @@ class ClientConnection:
         recipients = opened.transaction.recipients
         if opened.rcpt_replies < len(recipients):
             following = recipients[opened.rcpt_replies]
-            self._send(C.Rcpt(following), Stage.RCPT, following)
+            self._send_prepared(C.Rcpt, following, _RCPT)
         elif opened.accepted:
-            self._send(C.Data(), Stage.DATA)
+            self._send(_DATA_COMMAND, _DATA)
         else:
             self._need_rset = True
             self._finish_transaction()
@@ -349,16 +370,17 @@ class ClientConnection:
         opened = self._open
         assert opened is not None
         if reply.is_positive and reply.code < 300:
-            self._abort(R.PROTOCOL_VIOLATION, stage=Stage.DATA)  # 2xx to DATA: no content was sent
+            self._abort(R.PROTOCOL_VIOLATION, stage=_DATA)  # 2xx to DATA: no content was sent
             return
         if reply.code < 400:  # 354, or any 3xx: act on the first digit (RFC 5321 §4.2.1)
-            self._outbox += stuff(opened.transaction.content) if opened.accepted else b""
-            self._outbox += b".\r\n"
+            if opened.accepted:
+                self._outbox.append(double_dots(opened.normalized()))
+            self._outbox.append(b".\r\n")
             opened.dot_sent = True
-            self._pending.append(_Pending(Stage.CONTENT, None))
+            self._pending.append(_Pending(_CONTENT, None))
             return
         if opened.accepted:
-            opened.fail_open(reply, Stage.DATA)
+            opened.fail_open(reply, _DATA)
         self._need_rset = opened.mail_ok
         self._finish_transaction()
 
@@ -367,14 +389,14 @@ class ClientConnection:
         assert opened is not None
         opened.dot_sent = False
         for rcpt in opened.accepted:
-            opened.results[rcpt] = RecipientResult(rcpt, reply, Stage.CONTENT)
+            opened.results[rcpt] = RecipientResult(rcpt, reply, _CONTENT)
         opened.accepted.clear()
         self._finish_transaction()
 
     def _on_rset(self, pending: _Pending, reply: Reply) -> None:
         """Without pipelining, the transaction waiting behind RSET starts now (RFC 2920 §3.1)."""
         if self._open is not None and not self.pipelining:
-            self._send_mail(self._open.transaction)
+            self._send_mail(self._open)
 
     def _on_quit(self, pending: _Pending, reply: Reply) -> None:
         self.done = True
@@ -382,52 +404,61 @@ class ClientConnection:
 
     # --- writing commands ----------------------------------------------------------------------------------
 
-    def _send(self, command: C.Command, stage: Stage, recipient: str | None = None) -> None:
-        self._outbox += C.command_line(command)
-        self._pending.append(_Pending(stage, command, recipient))
+    def _send(self, command: C.Command, stage: Stage) -> None:
+        self._outbox.append(C.command_line(command))
+        self._pending.append(_Pending(stage, command))
+
+    def _send_prepared(self, kind: Callable[[str], C.Command], argument: str, stage: Stage) -> None:
+        """EHLO, HELO or RCPT: the command and its line come from a cache, as names and recipients recur."""
+        key = (kind, argument)
+        prepared = _PREPARED.get(key)
+        if prepared is None:
+            command = kind(argument)
+            prepared = _PREPARED.remember(key, (command, C.command_line(command)))
+        self._outbox.append(prepared[1])
+        self._pending.append(_Pending(stage, prepared[0], argument if stage is _RCPT else None))
 
     def _next_transaction(self) -> None:
         """Start the next transaction, or QUIT when there is none."""
         while self._todo:
-            transaction = self._todo.popleft()
-            self._open = _Open(transaction)
-            refusal = self._size_refusal(transaction)
+            opened = self._open = _Open(self._todo.popleft())
+            refusal = self._size_refusal(opened)
             if refusal is None:
-                self._start(transaction)
+                self._start(opened)
                 return
-            self._open.fail_open(refusal, Stage.MAIL)
+            self._open.fail_open(refusal, _MAIL)
             self._emit_result()
         self._open = None
         if not self.linger:
-            self._send(C.Quit(), Stage.QUIT)
+            self._send(_QUIT_COMMAND, _QUIT)
 
-    def _start(self, transaction: Transaction) -> None:
+    def _start(self, opened: _Open) -> None:
         if self._need_rset:
-            self._send(C.Rset(), Stage.RSET)
+            self._send(_RSET_COMMAND, _RSET)
             self._need_rset = False
             if not self.pipelining:
                 return  # MAIL follows RSET's reply
-        self._send_mail(transaction)
+        self._send_mail(opened)
 
-    def _send_mail(self, transaction: Transaction) -> None:
-        self._send(C.Mail(transaction.sender, self._mail_params(transaction)), Stage.MAIL)
+    def _send_mail(self, opened: _Open) -> None:
+        self._send(C.Mail(opened.transaction.sender, self._mail_params(opened)), _MAIL)
         if self.pipelining:  # RFC 2920 §3.1: MAIL and RCPTs anywhere in a group, DATA last
-            for rcpt in transaction.recipients:
-                self._send(C.Rcpt(rcpt), Stage.RCPT, rcpt)
-            self._send(C.Data(), Stage.DATA)
+            for rcpt in opened.transaction.recipients:
+                self._send_prepared(C.Rcpt, rcpt, _RCPT)
+            self._send(_DATA_COMMAND, _DATA)
 
-    def _mail_params(self, transaction: Transaction) -> C.Params:
+    def _mail_params(self, opened: _Open) -> C.Params:
         if not self._keywords:
             return ()  # HELO session: no parameters (RFC 5321 §4.1.1.2)
         params: list[tuple[str, str | None]] = []
         if "SIZE" in self._keywords:
-            params.append(("SIZE", str(len(normalize_line_ends(transaction.content)))))  # RFC 1870 §5-6
-        if "8BITMIME" in self._keywords and not transaction.content.isascii():
+            params.append(("SIZE", str(len(opened.normalized()))))  # RFC 1870 §5-6
+        if "8BITMIME" in self._keywords and not opened.transaction.content.isascii():
             params.append(("BODY", "8BITMIME"))  # RFC 6152
         return tuple(params)
 
-    def _size_refusal(self, transaction: Transaction) -> Reply | None:
-        limit, size = self.server_size_limit, len(normalize_line_ends(transaction.content))
+    def _size_refusal(self, opened: _Open) -> Reply | None:
+        limit, size = self.server_size_limit, len(opened.normalized())
         if limit is not None and size > limit:
             return R.SIZE_EXCEEDED.with_text(f"message size {size} exceeds server limit {limit}")
         return None
@@ -446,7 +477,7 @@ class ClientConnection:
     def _fail_everything(self, reply: Reply, stage: Stage) -> None:
         """The session cannot carry mail (greeting or EHLO/HELO refused): fail all, say QUIT."""
         self._fail_remaining(reply, stage)
-        self._send(C.Quit(), Stage.QUIT)
+        self._send(_QUIT_COMMAND, _QUIT)
 
     def _fail_remaining(self, reply: Reply, stage: Stage) -> None:
         for transaction in self._todo:
@@ -461,15 +492,15 @@ class ClientConnection:
         if self.done:
             return
         if stage is None:
-            stage = self._pending[0].stage if self._pending else Stage.SESSION
+            stage = self._pending[0].stage if self._pending else _SESSION
         if self._open is not None:
             duplicate = self._open.dot_sent and not closing
             self._open.fail_open(reply, stage)
             self._emit_result(duplicate_window=duplicate)
-        if stage in (Stage.GREETING, Stage.HELLO):
+        if stage in (_GREETING, _HELLO):
             self._fail_remaining(reply, stage)  # no transaction could start: each fails where the session did
         else:
-            self._fail_remaining(_not_attempted(reply), Stage.SESSION)
+            self._fail_remaining(_not_attempted(reply), _SESSION)
         self._pending.clear()
         self.done = True
         self._events.append(SessionDone(reply))
@@ -479,8 +510,16 @@ def _not_attempted(reply: Reply) -> Reply:
     return reply if reply.code == 421 else R.NOT_ATTEMPTED
 
 
-def _parse_keywords(reply: Reply) -> dict[str, str]:
-    """EHLO keywords and their parameters, from the lines after the first (RFC 5321 §4.1.1.1)."""
+def _parse_keywords(reply: Reply) -> Mapping[str, str]:
+    """EHLO keywords and their parameters, from the lines after the first (RFC 5321 §4.1.1.1).
+    Read-only and shared by every session that got the same EHLO reply."""
+    known = _KEYWORDS.get(reply.text)
+    if known is None:
+        known = _KEYWORDS.remember(reply.text, MappingProxyType(_keywords_of(reply)))
+    return known
+
+
+def _keywords_of(reply: Reply) -> dict[str, str]:
     keywords = {}
     for line in reply.lines[1:]:
         keyword, _, params = line.strip().partition(" ")
@@ -489,13 +528,23 @@ def _parse_keywords(reply: Reply) -> dict[str, str]:
     return keywords
 
 
+#: Commands without arguments are all alike: one of each serves every session.
+_DATA_COMMAND, _RSET_COMMAND, _QUIT_COMMAND = C.Data(), C.Rset(), C.Quit()
+
+#: EHLO keywords by the text of the EHLO reply (bounded; read-only mappings).
+_KEYWORDS: BoundedCache[str, Mapping[str, str]] = BoundedCache(256)
+
+#: One-argument commands with their wire lines, by command type and argument (bounded; values immutable).
+_PREPARED: BoundedCache[tuple[Callable[[str], C.Command], str], tuple[C.Command, bytes]] = BoundedCache(1024)
+
+#: The handler of each stage's reply, keyed by the stage's value: a str hashes in C, an Enum member in Python.
 _HANDLERS = {
-    Stage.GREETING: ClientConnection._on_greeting,
-    Stage.HELLO: ClientConnection._on_hello,
-    Stage.MAIL: ClientConnection._on_mail,
-    Stage.RCPT: ClientConnection._on_rcpt,
-    Stage.DATA: ClientConnection._on_data,
-    Stage.CONTENT: ClientConnection._on_content,
-    Stage.RSET: ClientConnection._on_rset,
-    Stage.QUIT: ClientConnection._on_quit,
+    Stage.GREETING.value: ClientConnection._on_greeting,
+    Stage.HELLO.value: ClientConnection._on_hello,
+    Stage.MAIL.value: ClientConnection._on_mail,
+    Stage.RCPT.value: ClientConnection._on_rcpt,
+    Stage.DATA.value: ClientConnection._on_data,
+    Stage.CONTENT.value: ClientConnection._on_content,
+    Stage.RSET.value: ClientConnection._on_rset,
+    Stage.QUIT.value: ClientConnection._on_quit,
 }

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from maillab.smtp import replies as R
+from maillab.smtp.caching import BoundedCache
 from maillab.smtp.replies import Reply
 
 MAX_LOCAL_PART = 64  # RFC 5321 §4.5.3.1.1
@@ -25,6 +26,8 @@ _LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?"
 _DOMAIN = re.compile(rf"^{_LABEL}(\.{_LABEL})*\.?$")
 _ADDRESS_LITERAL = re.compile(r"^\[(IPv6:[0-9A-Fa-f:.]+|\d{1,3}(\.\d{1,3}){3})\]$")
 _ESMTP_KEYWORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*$")
+#: Dot-atom ``@`` domain in one match: the usual mailbox (RFC 5321 §4.1.2); is_mailbox checks the rest.
+_COMMON_MAILBOX = re.compile(rf"{_ATOM}(?:\.{_ATOM})*@{_LABEL}(?:\.{_LABEL})*\.?")
 
 #: Verbs that exist in RFC 5321 or common extensions but that this engine does not implement: 502, not 500.
 NOT_IMPLEMENTED_VERBS = frozenset({"EXPN", "TURN", "ETRN", "AUTH", "STARTTLS", "BDAT", "ATRN", "SEND", "SOML", "SAML"})
@@ -51,10 +54,18 @@ class Mail:
 
     def param(self, name: str) -> str | None:
         """The parameter's value; None when it is absent or has no value (see ``has_param``)."""
-        return next((value for key, value in self.params if key == name.upper()), None)
+        name = name.upper()
+        for key, value in self.params:  # a loop, not a generator: there are one or two parameters
+            if key == name:
+                return value
+        return None
 
     def has_param(self, name: str) -> bool:
-        return any(key == name.upper() for key, _ in self.params)
+        name = name.upper()
+        for key, _ in self.params:
+            if key == name:
+                return True
+        return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,18 +115,23 @@ def verb_of(command: Command) -> str:
 # --- writing (client side) ---------------------------------------------------------------------------------
 
 def format_params(params: Params) -> str:
-    return "".join(f" {key}" if value is None else f" {key}={value}" for key, value in params)
+    if not params:
+        return ""
+    return "".join([f" {key}" if value is None else f" {key}={value}" for key, value in params])
 
 
 def command_line(command: Command) -> bytes:
     """The command as one CRLF-terminated line (RFC 5321 §4.1.1)."""
-    match command:
-        case Ehlo(domain) | Helo(domain):
-            text = f"{verb_of(command)} {domain}"
-        case Mail(sender, params):
-            text = f"MAIL FROM:<{sender}>{format_params(params)}"
+    fixed = _FIXED_LINES.get(type(command))
+    if fixed is not None:
+        return fixed  # fast path: DATA, RSET and QUIT are always the same bytes
+    match command:  # most frequent first: each case is one more isinstance test
         case Rcpt(recipient, params):
             text = f"RCPT TO:<{recipient}>{format_params(params)}"
+        case Mail(sender, params):
+            text = f"MAIL FROM:<{sender}>{format_params(params)}"
+        case Ehlo(domain) | Helo(domain):
+            text = f"{verb_of(command)} {domain}"
         case Vrfy(address):
             text = f"VRFY {address}"
         case Noop(text=t) | Help(topic=t):
@@ -125,10 +141,20 @@ def command_line(command: Command) -> bytes:
     return text.encode("ascii") + b"\r\n"
 
 
+_FIXED_LINES: dict[type, bytes] = {Data: b"DATA\r\n", Rset: b"RSET\r\n", Quit: b"QUIT\r\n"}
+
+
 # --- parsing (server side) ---------------------------------------------------------------------------------
 
 def parse_command(line: str) -> Command | Reply:
     """Parse one command line (without CRLF) into a command, or the reply that rejects it."""
+    known = _PARSED.get(line)
+    if known is not None:
+        return known  # fast path: lines repeat (EHLO, DATA, the same mailboxes) and the results are immutable
+    return _PARSED.remember(line, _parse_line(line))
+
+
+def _parse_line(line: str) -> Command | Reply:
     verb, _, argument = line.partition(" ")
     verb = verb.upper()
     argument = argument.strip(" ")
@@ -168,9 +194,11 @@ def _parse_rcpt(argument: str) -> Command | Reply:
     return parsed if isinstance(parsed, Reply) else Rcpt(*parsed)
 
 
-def _no_argument(factory: Callable[[], Command]) -> Callable[[str], Command | Reply]:
+def _no_argument(command: Command) -> Callable[[str], Command | Reply]:
+    """A parser for a command without arguments: every one is alike, so one instance serves all."""
+
     def parse(argument: str) -> Command | Reply:
-        return R.NO_ARGUMENTS if argument else factory()
+        return R.NO_ARGUMENTS if argument else command
 
     return parse
 
@@ -184,13 +212,16 @@ _PARSERS: dict[str, Callable[[str], Command | Reply]] = {
     "HELO": _parse_helo,
     "MAIL": _parse_mail,
     "RCPT": _parse_rcpt,
-    "DATA": _no_argument(Data),
-    "RSET": _no_argument(Rset),
-    "QUIT": _no_argument(Quit),
+    "DATA": _no_argument(Data()),
+    "RSET": _no_argument(Rset()),
+    "QUIT": _no_argument(Quit()),
     "NOOP": lambda argument: Noop(argument),
     "HELP": lambda argument: Help(argument),
     "VRFY": _parse_vrfy,
 }
+
+#: Parsed command lines by their text (bounded): the same line always parses to the same value.
+_PARSED: BoundedCache[str, Command | Reply] = BoundedCache(1024)
 
 
 def _parse_path_argument(argument: str, keyword: str, allow_null: bool) -> tuple[str, Params] | Reply | None:
@@ -221,6 +252,8 @@ def _parse_path_argument(argument: str, keyword: str, allow_null: bool) -> tuple
 
 def _closing_bracket(text: str) -> int:
     """Index of the ``>`` that closes the path, skipping quoted strings (a quoted local part may hold one)."""
+    if '"' not in text:
+        return text.find(">")  # fast path: nothing is quoted, so the first ``>`` closes the path
     quoted = escaped = False
     for index, char in enumerate(text):
         if escaped:
@@ -262,6 +295,8 @@ def _check_path(path: str, allow_null: bool) -> str | Reply:
 
 def is_mailbox(address: str) -> bool:
     """``local-part@domain`` within the RFC 5321 §4.1.2 grammar and §4.5.3.1 length limits."""
+    if len(address) <= MAX_LOCAL_PART + 1 and _COMMON_MAILBOX.fullmatch(address) is not None:
+        return True  # fast path: a short dot-atom@domain has both parts within their limits
     local, at, domain = address.rpartition("@")
     if not at or not local or not domain:
         return False

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from maillab.errors import RemoteProtocolError
+from maillab.smtp.caching import BoundedCache
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})$")
 _REPLY_LINE = re.compile(rb"^([2-5][0-9][0-9])([ -]?)(.*)$", re.DOTALL)
@@ -70,7 +71,7 @@ class Reply:
 
     def to_bytes(self, enhanced: bool = True) -> bytes:
         """Wire form: ``250-first`` continuation lines, ``250 last`` (RFC 5321 §4.2.1)."""
-        return _wire_form(self, enhanced)
+        return wire_form(self, enhanced)
 
     def _format(self, enhanced: bool) -> bytes:
         prefix = f"{self.enhanced} " if enhanced and self.enhanced else ""
@@ -84,10 +85,26 @@ class Reply:
         return f"{self.code} {prefix}{self.text}".replace("\n", " / ")
 
 
+def wire_form(reply: Reply, enhanced: bool) -> bytes:
+    """``reply.to_bytes(enhanced)``, remembered per reply object: a server sends the same few replies.
+
+    Keyed by identity first, as hashing a Reply (a dataclass) runs Python code and ``id`` does not; each
+    entry holds its reply, so no other object can take that id while the entry exists. An equal reply
+    built anew still finds its wire form in the cache by value below."""
+    key = (id(reply), enhanced)
+    known = _WIRE_FORMS.get(key)
+    if known is None:
+        known = _WIRE_FORMS.remember(key, (reply, _wire_form(reply, enhanced)))
+    return known[1]
+
+
 @functools.lru_cache(maxsize=4096)
 def _wire_form(reply: Reply, enhanced: bool) -> bytes:
     """Replies repeat: their wire forms are cached (a reply is immutable)."""
     return reply._format(enhanced)
+
+
+_WIRE_FORMS: BoundedCache[tuple[int, bool], tuple[Reply, bytes]] = BoundedCache(1024)
 
 
 def split_enhanced(code: int, text: str) -> tuple[str | None, str]:
@@ -114,57 +131,96 @@ class ReplyParser:
 
     def feed_line(self, line: bytes) -> Reply | None:
         """Feed one line without its CRLF; return the reply once its last line arrives."""
-        match = _REPLY_LINE.match(line)
-        if match is None:
-            raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
-        digits, separator, rest = match.groups()
-        code = int(digits)
-        if separator == b"" and rest:
-            raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: code not followed by space or '-'")
+        if self._code is None and type(line) is bytes:
+            known = _ONE_LINE_REPLIES.get(line)
+            if known is not None:
+                return known  # fast path: this one-line reply was parsed before (and a Reply is immutable)
+        code, separator, text = _split_line(line)
         if self._code is not None and code != self._code:
             raise RemoteProtocolError(f"reply line {line[:80]!r} changes code within a multi-line reply")
         self._code = code
-        self._lines.append(rest.decode("utf-8", "replace"))
+        self._lines.append(text)
         if separator == b"-":
             return None
+        if len(self._lines) == 1 and type(line) is bytes:
+            self._code, self._lines = None, []
+            return _ONE_LINE_REPLIES.remember(line, _build_reply(code, (text,)))
         return self._finish()
 
     def _finish(self) -> Reply:
         assert self._code is not None
-        code, lines = self._code, self._lines
+        key = (self._code, tuple(self._lines))
         self._code, self._lines = None, []
-        enhanced, first = split_enhanced(code, lines[0])
-        if enhanced is not None:
-            rest = [split_enhanced(code, line)[1] for line in lines[1:]]
-            lines = [first, *rest]
-        return Reply(code, enhanced, "\n".join(lines))
+        known = _MULTI_LINE_REPLIES.get(key)
+        return known if known is not None else _MULTI_LINE_REPLIES.remember(key, _build_reply(*key))
+
+
+def _split_line(line: bytes) -> tuple[int, bytes, str]:
+    """A reply line's code, separator (``-``, space or nothing) and text; a malformed line raises."""
+    if type(line) is bytes:
+        known = _SPLIT_LINES.get(line)
+        if known is not None:
+            return known  # fast path: the lines of an EHLO reply recur like one-line replies
+        return _SPLIT_LINES.remember(line, _split_new_line(line))
+    return _split_new_line(line)
+
+
+def _split_new_line(line: bytes) -> tuple[int, bytes, str]:
+    match = _REPLY_LINE.match(line)
+    if match is None:
+        raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: no 3-digit code")
+    digits, separator, rest = match.groups()
+    if separator == b"" and rest:
+        raise RemoteProtocolError(f"malformed reply line {line[:80]!r}: code not followed by space or '-'")
+    return int(digits), separator, rest.decode("utf-8", "replace")
+
+
+def _build_reply(code: int, lines: tuple[str, ...]) -> Reply:
+    """The reply of a complete set of lines, the enhanced code taken off each (RFC 3463)."""
+    enhanced, first = split_enhanced(code, lines[0])
+    if enhanced is not None:
+        lines = (first, *(split_enhanced(code, line)[1] for line in lines[1:]))
+    return Reply(code, enhanced, "\n".join(lines))
+
+
+#: Parsed replies by their wire lines: the client meets the same few replies again and again.
+_ONE_LINE_REPLIES: BoundedCache[bytes, Reply] = BoundedCache(1024)
+_SPLIT_LINES: BoundedCache[bytes, tuple[int, bytes, str]] = BoundedCache(1024)
+_MULTI_LINE_REPLIES: BoundedCache[tuple[int, tuple[str, ...]], Reply] = BoundedCache(256)
 
 
 # --- Replies the server sends (RFC 5321 §4.2.2, §4.2.3; RFC 3463; Postfix smtpd.c wording) -----------------
+# The ones that carry a host name are built once per name (lru_cache): a server greets every session alike.
 
+@functools.lru_cache(maxsize=256)
 def ready(hostname: str) -> Reply:
     """The greeting of a willing server (RFC 5321 §4.3.1): 220, no enhanced code."""
     return Reply(220, None, f"{hostname} ESMTP maillab")
 
 
+@functools.lru_cache(maxsize=256)
 def closing(hostname: str) -> Reply:
     return Reply(221, "2.0.0", f"{hostname} closing connection")
 
 
+@functools.lru_cache(maxsize=256)
 def ehlo_reply(hostname: str, client: str, keywords: tuple[str, ...]) -> Reply:
     """The EHLO response: greeting line, then one extension keyword per line (RFC 5321 §4.1.1.1)."""
     return Reply(250, None, "\n".join((f"{hostname} greets {client}", *keywords)))
 
 
+@functools.lru_cache(maxsize=256)
 def helo_reply(hostname: str) -> Reply:
     return Reply(250, None, hostname)
 
 
+@functools.lru_cache(maxsize=256)
 def not_available(hostname: str) -> Reply:
     """421: service not available, closing the channel (RFC 5321 §3.8, §4.2.3)."""
     return Reply(421, "4.3.2", f"{hostname} Service not available, closing transmission channel")
 
 
+@functools.lru_cache(maxsize=256)
 def no_service(hostname: str) -> Reply:
     """554 instead of 220: no SMTP service here; the server then answers 503 until QUIT (RFC 5321 §3.1)."""
     return Reply(554, "5.3.2", f"{hostname} No SMTP service here")
