@@ -84,11 +84,14 @@ class _Pipe:
 
     def delay(self, now: float, size: int, route: Route, rng: random.Random, rto: float) -> float:
         """Delay until a segment of ``size`` bytes sent now arrives at the other end."""
-        end = max(now, self.next_free)
+        end = now if now > self.next_free else self.next_free
         if size and route.bandwidth != math.inf:
             end += size / route.bandwidth
         self.next_free = end
-        arrival = max(end + route.transit(rng, rto), self.last_arrival)
+        transit = route.transit(rng, rto) if route.lossy or route.jittery else route.latency
+        arrival = end + transit
+        if arrival < self.last_arrival:
+            arrival = self.last_arrival
         self.last_arrival = arrival
         return arrival - now
 
@@ -237,10 +240,11 @@ class Connection:
     # -- data ------------------------------------------------------------------------------------------
     def transmit(self, sender: Endpoint, data: bytes | None) -> None:
         """Put a data chunk (or a FIN, ``None``) on the sender's pipe."""
+        size = 0 if data is None else len(data)
         if sender is self.client:
-            self._schedule(self._c2s, len(data or b""), self._on_c2s, data)
+            self._schedule(self._c2s, size, self._on_c2s, data)
         else:
-            self._schedule(self._s2c, len(data or b""), self._on_s2c, data)
+            self._schedule(self._s2c, size, self._on_s2c, data)
 
     def _schedule(self, pipe: _Pipe, size: int, callback: Callable[[simpy.Event], None], value: Any) -> None:
         assert self.route is not None
@@ -310,10 +314,11 @@ class Connection:
 class Endpoint:
     """One side of a connection: what ``connect()`` and ``accept()`` hand out."""
 
-    __slots__ = ("_conn", "host", "local", "remote", "_state", "_reason", "_inbox", "_waiting", "_peer_fin")
+    __slots__ = ("_conn", "_env", "host", "local", "remote", "_state", "_reason", "_inbox", "_waiting", "_peer_fin")
 
     def __init__(self, conn: Connection, host: Host, local: Peer, remote: Peer) -> None:
         self._conn = conn
+        self._env = conn.t.env
         self.host = host
         self.local = local
         self.remote = remote
@@ -350,15 +355,18 @@ class Endpoint:
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` for the peer (non-blocking). Raises ConnectionReset / EndpointClosed."""
-        if not isinstance(data, bytes | bytearray | memoryview):
-            raise TypeError(f"{self.id}: send() takes bytes, got {type(data).__name__}")
-        self._check_sendable()
+        if type(data) is not bytes:
+            if not isinstance(data, bytearray | memoryview):
+                raise TypeError(f"{self.id}: send() takes bytes, got {type(data).__name__}")
+            data = bytes(data)
+        if self._state is not EndpointState.OPEN:
+            self._check_sendable()
         if data:
-            self._conn.transmit(self, bytes(data))
+            self._conn.transmit(self, data)
 
     def recv(self) -> simpy.Event:
         """An event yielding the next chunk, ``b""`` after the peer's FIN, or failing with ConnectionReset."""
-        event = self._conn.t.env.event()
+        event = self._env.event()
         if self._state is EndpointState.RESET:
             fail_quietly(event, self._reset_error())
         elif self._inbox:
