@@ -342,7 +342,8 @@ class Lab:
         if self._bodies is None:
             self._bodies = M.BodyMaker(self.streams["content"])
         body = self._bodies.body(send.size)
-        content = M.message_bytes(send.message_id, send.sender, send.recipients, send.subject, body, self.env.now)
+        content = M.message_bytes(send.message_id, send.sender, send.recipients, send.subject, body, self.env.now,
+                                  plain_body=True)
         self.recorder.injected.append(Injected(self.env.now, send.message_id, send.sender, send.recipients,
                                                len(content), send.via))
         self.mtas[send.via].submit(send.sender, send.recipients, content)

@@ -125,6 +125,7 @@ class MTA:
         self._local = {d.lower() for d in config.local_domains}
         self._relay = {d.lower() for d in config.relay_domains}
         self._ids = itertools.count(1)
+        self._id_prefix = self.hostname.split(".")[0].upper()
         host.on_crash(lambda _: self._crashed())
         host.on_restart(lambda _: self._restarted())
 
@@ -167,7 +168,7 @@ class MTA:
         return queue_id
 
     def _queue_id(self) -> str:
-        return f"{self.hostname.split('.')[0].upper()}{next(self._ids):06d}"
+        return f"{self._id_prefix}{next(self._ids):06d}"
 
     def _enqueue(self, queue_id: str, sender: str, recipients: list[str], content: bytes,
                  connection: str | None) -> None:

@@ -430,12 +430,13 @@ class PostfixPolicy:
     ``busy + initial_destination_concurrency`` and the concurrency limit.
     """
 
-    __slots__ = ("params", "_health")
+    __slots__ = ("params", "_health", "_fresh")
     name: str = "postfix"
 
     def __init__(self, params: PostfixParams | None = None) -> None:
         self.params = params if params is not None else PostfixParams()
         self._health: dict[str, DestinationHealth] = {}
+        self._fresh = DestinationHealth(self.params.initial_destination_concurrency)  # immutable: shared
 
     @property
     def delay_warning(self) -> float | None:
@@ -472,7 +473,7 @@ class PostfixPolicy:
     def health(self, destination: str) -> DestinationHealth:
         """The current dead-destination state (fresh if unknown)."""
         health = self._health.get(destination)
-        return health if health is not None else DestinationHealth(self.params.initial_destination_concurrency)
+        return health if health is not None else self._fresh
 
     def _wake(self, destination: str, now: float) -> DestinationHealth:
         """Apply the unthrottle timer lazily: a suspension that has run out starts afresh

@@ -276,8 +276,9 @@ class Connection:
     def closed_by(self, endpoint: Endpoint) -> None:
         """An endpoint called close(): send its FIN; log CLOSED when both sides have closed."""
         self.transmit(endpoint, _FIN)
-        ends = (self.client, self.server)
-        if all(end is not None and end.state is EndpointState.CLOSED for end in ends):
+        client, server = self.client, self.server
+        if client is not None and server is not None and client._state is EndpointState.CLOSED \
+                and server._state is EndpointState.CLOSED:
             self._finish(ConnState.CLOSED)
             self.t.record(self, ConnOutcome.CLOSED)
 

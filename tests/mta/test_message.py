@@ -29,6 +29,7 @@ def test_message_bytes_equal_the_email_package_output(sender, recipients, subjec
     fast = M.message_bytes("m1.s1@maillab", sender, recipients, subject, body, now)
     slow = M.to_bytes(M.make_message("m1.s1@maillab", sender, recipients, subject, body, now))
     assert fast == slow
+    assert M.message_bytes("m1.s1@maillab", sender, recipients, subject, body, now, plain_body=True) == slow
 
 
 def test_body_maker_is_seeded_and_sized():
@@ -90,3 +91,24 @@ def test_message_bytes_equal_the_email_package_output_for_any_ascii_body(body):
     fast = M.message_bytes("m1.s1@maillab", "a@b.example", ("c@d.example",), "Hello", body, 0)
     slow = M.to_bytes(M.make_message("m1.s1@maillab", "a@b.example", ("c@d.example",), "Hello", body, 0))
     assert fast == slow
+
+
+_HEADER_LINE = st.sampled_from([
+    b"Received: from a (b)\r\n\tby c; date\r\n", b"received:x\r\n", b"RECEIVED: y\r\n", b"X-Received: no\r\n",
+    b"Message-ID: <m1@x>\r\n", b"message-id:   <m2@y>\r\n", b"Message-ID: broken\r\n", b"Subject: Received: no\r\n",
+    b"\tReceived: a folded line, not a field\r\n", b"Message-Id:\t<m3@z>\r\n",
+])
+
+
+@settings(max_examples=300, deadline=None)
+@given(head=st.lists(_HEADER_LINE, max_size=8), tail=st.lists(_HEADER_LINE, max_size=3))
+def test_header_scans_equal_case_insensitive_regexes(head, tail):
+    import re
+
+    content = b"".join(head) + b"\r\n" + b"".join(tail) + b"body\r\n"
+    block = M.headers_of(content)
+    received = re.compile(rb"^Received:", re.IGNORECASE | re.MULTILINE)
+    message_id = re.compile(rb"^Message-ID:[ \t]*<([^>\r\n]*)>", re.IGNORECASE | re.MULTILINE)
+    assert M.hop_count(content) == len(received.findall(block))
+    match = message_id.search(block)
+    assert M.message_id_of(content) == (match.group(1).decode() if match else None)
