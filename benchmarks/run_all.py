@@ -80,7 +80,7 @@ def throughput_rows(sizes: list[tuple[int, int]]) -> list[Row]:
         r = json.loads(child.stdout.strip().splitlines()[-1])
         rows.append(("lab vs SimPy floor", f"{messages:,} msgs, {domains:,} hosts", f"{r['wall']:.2f}",
                      f"{r['delivered'] / r['wall']:,.0f} msgs/s",
-                     f"{share(r['floor'] / r['wall'])} of floor rate; {r['steps'] / messages:.0f} events/msg; "
+                     f"{share(r['floor'] / r['cpu'])} of floor rate; {r['steps'] / messages:.0f} events/msg; "
                      f"build {r['build']:.1f} s; peak RSS {r['rss_mib']:,.0f} MiB"))
     throughput = load("throughput")
     memory = throughput.measure_memory(20, 2_000)
