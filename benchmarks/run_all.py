@@ -1,7 +1,7 @@
 """Every benchmark, one table: the engine, the lab against the bare SimPy floor as the work grows, sweep
 speed-up with 1 and 2 workers, simulation versus emulation, and a retrying queue in simulated days per second.
 
-    python benchmarks/run_all.py            # about two minutes on a 2-core machine
+    python benchmarks/run_all.py            # about four minutes on a 2-core machine (one simulated day included)
     python benchmarks/run_all.py --full     # adds 10^5 and 10^6 messages and 10 000 hosts (about 40 minutes)
 
 It imports the other scripts' functions (engine.py, throughput.py, sweep.py, simulation_vs_emulation.py)
@@ -27,7 +27,7 @@ from types import ModuleType
 HERE = Path(__file__).resolve().parent
 Row = tuple[str, str, str, str, str]
 
-QUICK_SIZES = [(1_000, 20), (10_000, 20), (1_000, 10), (1_000, 100), (1_000, 1_000)]
+QUICK_SIZES = [(1_000, 20), (10_000, 20), (86_400, 20), (1_000, 10), (1_000, 100), (1_000, 1_000)]
 FULL_SIZES = [(100_000, 20), (1_000_000, 20), (1_000, 10_000)]
 
 
@@ -78,9 +78,11 @@ def throughput_rows(sizes: list[tuple[int, int]]) -> list[Row]:
         child = subprocess.run([sys.executable, str(HERE / "run_all.py"), "--throughput-case", str(messages),
                                 str(domains)], capture_output=True, text=True, check=True)
         r = json.loads(child.stdout.strip().splitlines()[-1])
-        rows.append(("lab vs SimPy floor", f"{messages:,} msgs, {domains:,} hosts", f"{r['wall']:.2f}",
+        day = f" = {r['simulated'] / 86400:.2f} simulated days" if r["simulated"] >= 86400 else ""
+        rows.append(("lab vs SimPy floor", f"{messages:,} msgs, {domains:,} hosts{day}", f"{r['wall']:.2f}",
                      f"{r['delivered'] / r['wall']:,.0f} msgs/s",
-                     f"{share(r['floor'] / r['cpu'])} of floor rate; {r['steps'] / messages:.0f} events/msg; "
+                     f"CPU {r['cpu']:.2f} s; {share(r['floor'] / r['cpu'])} of floor rate; "
+                     f"{r['steps'] / messages:.0f} events/msg; "
                      f"build {r['build']:.1f} s; peak RSS {r['rss_mib']:,.0f} MiB"))
     throughput = load("throughput")
     memory = throughput.measure_memory(20, 2_000)
