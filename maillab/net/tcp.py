@@ -248,8 +248,9 @@ class Connection:
 
     def _schedule(self, pipe: _Pipe, size: int, callback: Callable[[simpy.Event], None], value: Any) -> None:
         assert self.route is not None
-        env = self.t.env
-        delay = pipe.delay(env.now, size, self.route, self.t.rng, self.t.rto)
+        t = self.t
+        env = t.env
+        delay = pipe.delay(env.now, size, self.route, t.rng, t.rto)
         env.timeout(delay, value).callbacks.append(callback)
 
     def _on_c2s(self, event: simpy.Event) -> None:
@@ -315,11 +316,13 @@ class Connection:
 class Endpoint:
     """One side of a connection: what ``connect()`` and ``accept()`` hand out."""
 
-    __slots__ = ("_conn", "_env", "host", "local", "remote", "_state", "_reason", "_inbox", "_waiting", "_peer_fin")
+    __slots__ = ("_conn", "_env", "id", "host", "local", "remote", "_state", "_reason", "_inbox", "_waiting",
+                 "_peer_fin")
 
     def __init__(self, conn: Connection, host: Host, local: Peer, remote: Peer) -> None:
         self._conn = conn
         self._env = conn.t.env
+        self.id = conn.id  # the connection id, shared by both endpoints ("c1", "c2", ... per Network)
         self.host = host
         self.local = local
         self.remote = remote
@@ -328,11 +331,6 @@ class Endpoint:
         self._inbox: deque[bytes] = deque()
         self._waiting: deque[simpy.Event] = deque()
         self._peer_fin = False
-
-    @property
-    def id(self) -> str:
-        """The connection id, shared by both endpoints ("c1", "c2", ... per Network)."""
-        return self._conn.id
 
     @property
     def state(self) -> EndpointState:
