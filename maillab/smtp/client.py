@@ -180,7 +180,7 @@ class _Open:
         """Every recipient without a final result gets ``reply``."""
         for rcpt in self.transaction.recipients:
             if rcpt not in self.results or rcpt in self.accepted:
-                self.results[rcpt] = RecipientResult(rcpt, reply, stage)
+                self.results[rcpt] = _recipient_result(rcpt, reply, stage)
         self.accepted.clear()
 
     def normalized(self) -> bytes:
@@ -310,7 +310,7 @@ class ClientConnection:
             self._abort(R.PROTOCOL_VIOLATION)  # a reply nobody asked for
             return
         pending = self._pending.popleft()
-        self._events.append(ServerReplied(pending.stage, pending.command, reply))
+        self._events.append(_server_replied(pending.stage, pending.command, reply))
         if reply.code == 421 and pending.stage is not _QUIT:
             self._abort(reply, closing=True, stage=pending.stage)
             return
@@ -350,7 +350,7 @@ class ClientConnection:
         assert opened is not None and pending.recipient is not None
         if not opened.mail_ok:
             return  # pipelined behind a failed MAIL: the MAIL reply already decided
-        opened.results[pending.recipient] = RecipientResult(pending.recipient, reply, _RCPT)
+        opened.results[pending.recipient] = _recipient_result(pending.recipient, reply, _RCPT)
         opened.rcpt_replies += 1
         if reply.is_positive:
             opened.accepted.append(pending.recipient)
@@ -389,7 +389,7 @@ class ClientConnection:
         assert opened is not None
         opened.dot_sent = False
         for rcpt in opened.accepted:
-            opened.results[rcpt] = RecipientResult(rcpt, reply, _CONTENT)
+            opened.results[rcpt] = _recipient_result(rcpt, reply, _CONTENT)
         opened.accepted.clear()
         self._finish_transaction()
 
@@ -506,6 +506,27 @@ class ClientConnection:
         self._events.append(SessionDone(reply))
 
 
+def _server_replied(stage: Stage, command: C.Command | None, reply: Reply) -> ServerReplied:
+    """The event, shared between sessions: commands and replies come from caches, so the same (immutable)
+    event recurs. Keyed by the parts' identities, cheap to hash; each entry holds its parts, so no other
+    object can take their ids while it exists."""
+    key = (id(stage), id(command), id(reply))
+    known = _SERVER_REPLIED.get(key)
+    if known is None:
+        known = _SERVER_REPLIED.remember(key, ServerReplied(stage, command, reply))
+    return known
+
+
+def _recipient_result(recipient: str, reply: Reply, stage: Stage) -> RecipientResult:
+    """The result, shared between sessions like ``_server_replied``: keyed by the recipient and the
+    identities of reply and stage."""
+    key = (recipient, id(reply), id(stage))
+    known = _RECIPIENT_RESULTS.get(key)
+    if known is None:
+        known = _RECIPIENT_RESULTS.remember(key, RecipientResult(recipient, reply, stage))
+    return known
+
+
 def _not_attempted(reply: Reply) -> Reply:
     return reply if reply.code == 421 else R.NOT_ATTEMPTED
 
@@ -530,6 +551,10 @@ def _keywords_of(reply: Reply) -> dict[str, str]:
 
 #: Commands without arguments are all alike: one of each serves every session.
 _DATA_COMMAND, _RSET_COMMAND, _QUIT_COMMAND = C.Data(), C.Rset(), C.Quit()
+
+#: Events and results with their parts from the caches above recur in every session (bounded; immutable).
+_SERVER_REPLIED: BoundedCache[tuple[int, int, int], ServerReplied] = BoundedCache(1024)
+_RECIPIENT_RESULTS: BoundedCache[tuple[str, int, int], RecipientResult] = BoundedCache(1024)
 
 #: EHLO keywords by the text of the EHLO reply (bounded; read-only mappings).
 _KEYWORDS: BoundedCache[str, Mapping[str, str]] = BoundedCache(256)

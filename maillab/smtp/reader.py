@@ -15,7 +15,6 @@ MAX_COMMAND_LINE = 512  # §4.5.3.1.4, CRLF included
 MAX_TEXT_LINE = 1000  # §4.5.3.1.6, CRLF included
 _END_OF_DATA = b"\r\n.\r\n"
 _NUL, _CR = 0x00, 0x0D
-_BLOCK = MAX_TEXT_LINE // 2  # any 999 octets hold an aligned block of 500 (see _has_long_line)
 
 
 class LineDefect(Enum):
@@ -115,13 +114,18 @@ class ContentReader:
 
 
 def _has_long_line(data: bytes) -> bool:
-    """Whether a line of ``data`` is longer than 1000 octets with its CRLF (RFC 5321 §4.5.3.1.6)."""
-    # Fast path, without splitting the content into lines: a line of 999 octets or more before its CRLF covers
-    # a whole aligned block of _BLOCK octets, so when every such block holds a CRLF no line is too long.
-    blocks = range(0, len(data) - _BLOCK + 1, _BLOCK)
-    if all(data.find(b"\r\n", start, start + _BLOCK) >= 0 for start in blocks):
-        return False
-    return max(map(len, data.split(b"\r\n"))) + 2 > MAX_TEXT_LINE
+    """Whether a line of ``data`` is longer than 1000 octets with its CRLF (RFC 5321 §4.5.3.1.6).
+
+    Without splitting the content into lines: from a line start, the last CRLF within 998 octets ends
+    every line that starts before it, so the scan jumps past it; no such CRLF means a line too long."""
+    limit = MAX_TEXT_LINE - 2  # octets before the CRLF
+    start = 0
+    while len(data) - start > limit:
+        end = data.rfind(b"\r\n", start, start + limit + 2)
+        if end < 0:
+            return True
+        start = end + 2
+    return False
 
 
 def unstuff(stuffed: bytes) -> bytes:

@@ -22,6 +22,7 @@ from enum import Enum
 from maillab.errors import LocalProtocolError
 from maillab.smtp import commands as C
 from maillab.smtp import replies as R
+from maillab.smtp.caching import BoundedCache
 from maillab.smtp.policy import DefaultPolicy, Envelope, ServerConfig, ServerPolicy, Session
 from maillab.smtp.reader import CommandReader, ContentReader, LineDefect
 from maillab.smtp.replies import Reply
@@ -226,12 +227,12 @@ class ServerConnection:
     def _handle_line(self, text: str, defect: LineDefect, bare_lf: bool) -> None:
         parsed = self._parse(text, defect, bare_lf)
         if isinstance(parsed, Reply):
-            self._events.append(Replied(text, None, parsed))
+            self._events.append(_replied(text, None, parsed))
             self._answer(parsed)
             return
         refusal = self._sequence_error(parsed)
         reply = self._dispatch(parsed) if refusal is None else refusal
-        self._events.append(Replied(text, parsed, reply))
+        self._events.append(_replied(text, parsed, reply))
         self._answer(reply)
 
     def _parse(self, text: str, defect: LineDefect, bare_lf: bool) -> C.Command | Reply:
@@ -380,6 +381,20 @@ def _declared_size(command: C.Mail) -> int | None | Reply:
         return None
     value = command.param("SIZE") or ""
     return int(value) if value.isascii() and value.isdigit() and len(value) <= 20 else R.BAD_SIZE
+
+
+def _replied(line: str, command: C.Command | None, reply: Reply) -> Replied:
+    """The event, shared between sessions: the same line parses to the same cached command and gets the same
+    reply, so the same (immutable) event recurs. Keyed by the line and the identities of command and reply
+    (cheap to hash); each entry holds them, so no other object can take their ids while it exists."""
+    key = (line, id(command), id(reply))
+    known = _REPLIED.get(key)
+    if known is None:
+        known = _REPLIED.remember(key, Replied(line, command, reply))
+    return known
+
+
+_REPLIED: BoundedCache[tuple[str, int, int], Replied] = BoundedCache(1024)
 
 
 def _misuse(state: ServerState, what: str) -> LocalProtocolError:

@@ -167,3 +167,28 @@ def test_wire_forms_are_remembered_per_reply_and_bounded():
         assert reply.to_bytes(False) == f"250 queued as {number}\r\n".encode()
         assert Reply(250, "2.0.0", f"queued as {number}").to_bytes() == reply.to_bytes()  # equal, built anew
     assert 0 < len(R._WIRE_FORMS) <= R._WIRE_FORMS.limit
+
+
+# --- shared events -----------------------------------------------------------------------------------------
+
+def test_shared_events_equal_fresh_ones_and_their_caches_are_bounded():
+    from maillab.smtp import ConnectionPair, RecipientResult, Replied, ServerReplied, Transaction
+    from maillab.smtp import client as client_module
+    from maillab.smtp import server as server_module
+
+    limit = server_module._REPLIED.limit
+    for number in range(0, 3 * limit, 50):
+        recipients = tuple(f"user{number + i}@example.net" for i in range(50))
+        pair = ConnectionPair.build([Transaction("a@example.org", recipients, b"x\r\n")], record=False).run()
+        for event in pair.server_events:
+            if isinstance(event, Replied):
+                assert event == Replied(event.line, event.command, event.reply)
+        for event in pair.client_events:
+            if isinstance(event, ServerReplied):
+                assert event == ServerReplied(event.stage, event.command, event.reply)
+        for result in pair.results[0].recipients:
+            assert result == RecipientResult(result.recipient, result.reply, result.stage)
+        assert [r.recipient for r in pair.results[0].recipients] == list(recipients)
+    assert 0 < len(server_module._REPLIED) <= limit
+    assert 0 < len(client_module._SERVER_REPLIED) <= client_module._SERVER_REPLIED.limit
+    assert 0 < len(client_module._RECIPIENT_RESULTS) <= client_module._RECIPIENT_RESULTS.limit
