@@ -32,6 +32,7 @@ from maillab.smtp import Reply
 log = logging.getLogger(__name__)
 
 SUSPENDED = Reply(451, "4.4.1", "delivery temporarily suspended: destination is not responding")
+CRASHED = Reply(421, "4.3.0", "delivery attempt cut short: this host crashed")
 
 BounceHandler = Callable[[Job, list[RecipientStatus]], None]
 
@@ -114,12 +115,16 @@ class QueueManager:
                 and self._busy.get(destination, 0) < self._limit(destination):
             self._busy[destination] = self._busy.get(destination, 0) + 1
             self._starting[destination] = self._starting.get(destination, 0) + 1
-            slot = self.env.process(self._slot(destination))
+            slot = self.env.process(self._slot(destination, self._generation))
             self._slots.add(slot)
 
     # --- delivery slots ------------------------------------------------------------------------------------
 
-    def _slot(self, destination: str) -> Generator[simpy.Event, Any, None]:
+    def _slot(self, destination: str, generation: int) -> Generator[simpy.Event, Any, None]:
+        """Deliver the destination's ready jobs one after another. A slot of an earlier generation (the
+        host crashed since it was started) leaves the queue's bookkeeping alone: crash() reset it."""
+        if generation != self._generation:
+            return
         self._starting[destination] -= 1
         cache = SessionCache()
         try:
@@ -129,16 +134,27 @@ class QueueManager:
                 if suspended is not None:
                     self._defer_suspended(job)
                     continue
-                self._inflight.add(job)
-                outcome = yield from self.agent.attempt(job, cache)
-                self._inflight.discard(job)
-                self._proven[destination] = outcome.connected
-                self._settle(job, outcome)
+                yield from self._try(job, cache)
         except simpy.Interrupt:
             return
         finally:
             cache.close_all()
-            self._slot_done(destination)
+            if generation == self._generation:
+                self._slot_done(destination)
+
+    def _try(self, job: Job, cache: SessionCache) -> Generator[simpy.Event, Any, None]:
+        """One attempt of one job. An attempt cut short by this host's crash is recorded as lost (the job
+        itself is kept or lost with the spool, by crash())."""
+        self._inflight.add(job)
+        started = self.env.now
+        try:
+            outcome = yield from self.agent.attempt(job, cache)
+        except simpy.Interrupt:
+            self.agent.record(job, None, started, "lost", CRASHED, len(job.recipients), local=True)
+            raise
+        self._inflight.discard(job)
+        self._proven[job.destination] = outcome.connected
+        self._settle(job, outcome)
 
     def _take(self, destination: str) -> Job:
         self._ready_count -= 1

@@ -245,3 +245,20 @@ def test_bad_declarations_raise_config_errors(make_lab):
     lab.add_domain("x.example", mx="ghost")
     with pytest.raises(ConfigError, match="MX host 'ghost'"):
         lab.run()
+
+
+@pytest.mark.parametrize("spool", ["durable", "volatile"])
+def test_sender_crash_mid_attempt_records_the_attempt_lost_and_keeps_or_loses_the_mail(make_lab, spool):
+    """The sending host crashes while its slots are transferring (it used to stop the whole run)."""
+    lab = two_hosts(make_lab, bandwidth=10_000, sender={"spool": spool})
+    for k in range(3):
+        lab.send(k * 0.01, SENDER, RECIPIENT, size=20_000)  # 2 s each at 10 kB/s
+    lab.fail("out.a.example", "crash", start=0.5, end=100)
+    lab.run(until=DAY)
+    lost = lab.attempts[lab.attempts.outcome == "lost"]
+    assert len(lost) >= 1 and (lost.end == 0.5).all() and lost.code.isna().all()
+    if spool == "durable":
+        assert (lab.messages.status == "delivered").all() and (lab.messages.delivered > 100).all()
+    else:
+        assert (lab.messages.status == "lost").all() and len(lab.recorder.lost) == 3
+        assert lab.mailbox(RECIPIENT) == []
