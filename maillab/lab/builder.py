@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from maillab.lab.failures import failure_of
 from maillab.lab.lab import Lab
 from maillab.lab.loader import LabSpec
 from maillab.lab.workloads import plan
@@ -86,18 +87,6 @@ def _add_workloads(lab: Lab, spec: LabSpec) -> None:
                  subject=message.subject)
 
 
-def _add_failure(lab: Lab, failure: dict[str, Any]) -> None:
-    kind = failure["kind"]
-    start = parse_duration(failure.get("start", 0))
-    end = parse_duration(failure["end"]) if failure.get("end") is not None else None
-    target: Any = failure.get("host") or (tuple(failure["between"]) if "between" in failure else None)
-    options: dict[str, Any] = {}
-    if kind == "dns":
-        target = failure["domain"]
-    elif kind == "flapping":
-        options = {"mtbf": parse_duration(failure["mtbf"]), "mttr": parse_duration(failure["mttr"])}
-    elif kind == "partition":
-        target, options = "partition", {"groups": [list(g) for g in failure["groups"]]}
-    elif kind == "not_willing":
-        options = {"code": int(failure.get("code", 421))}
-    lab.fail(target, kind, start, end, **options)
+def _add_failure(lab: Lab, item: dict[str, Any]) -> None:
+    failure = failure_of(item)
+    lab.fail(failure.target, failure.kind, failure.start, failure.end, **failure.options)

@@ -15,8 +15,9 @@
 
 from __future__ import annotations
 
+import math
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,7 @@ import simpy
 
 from maillab.errors import ConfigError
 from maillab.mta.behaviours import DiskFull, NotWilling
+from maillab.quantities import parse_duration
 
 if TYPE_CHECKING:
     from maillab.lab.lab import Lab
@@ -41,21 +43,81 @@ class Failure:
     options: dict[str, Any] = field(default_factory=dict)
 
 
-def schedule_failure(lab: Lab, failure: Failure) -> None:
-    """Arrange for ``failure`` to begin and end at its times in ``lab``'s world."""
-    end = failure.end if failure.end is not None else float("inf")
-    if failure.kind == "dns":
-        domain = None if failure.target == "*" else str(failure.target)
-        lab.network.dns.outage(failure.start, end, domain)
-    elif failure.kind in ("not_willing", "disk_full"):
-        _add_behaviour(lab, failure, end)
-    elif failure.kind == "flapping":
-        begin, finish = _actions(lab, failure)
-        rng = lab.streams[f"flapping/{failure.target}/{failure.start}"]
-        lab.env.process(_flapping(lab, failure, begin, finish, rng))
-    else:
-        begin, finish = _actions(lab, failure)
-        lab.env.process(_window(lab.env, failure, begin, finish))
+def failure_of(item: Mapping[str, Any]) -> Failure:
+    """The Failure a lab file's ``failures:`` item describes (already checked by the loader's schema)."""
+    kind = item["kind"]
+    end = parse_duration(item["end"]) if item.get("end") is not None else None
+    target: Any = item.get("host") or (tuple(item["between"]) if "between" in item else None)
+    options: dict[str, Any] = {}
+    if kind == "dns":
+        target = item["domain"]
+    elif kind == "flapping":
+        options = {"mtbf": parse_duration(item["mtbf"]), "mttr": parse_duration(item["mttr"])}
+    elif kind == "partition":
+        target, options = "partition", {"groups": [list(g) for g in item["groups"]]}
+    elif kind == "not_willing":
+        options = {"code": int(item.get("code", 421))}
+    return Failure(kind, target, parse_duration(item.get("start", 0)), end, options)
+
+
+def switched_off(failure: Failure, links: Iterable[tuple[str, str]]) -> list[str]:
+    """The hosts and links a failure takes out of service ("host NAME", "link A - B"): two failures that
+    switch off one element cannot be active at once (who would switch it back on, and when?)."""
+    target = failure.target
+    if failure.kind in ("down", "refuse", "crash") or (failure.kind == "flapping" and isinstance(target, str)):
+        return [f"host {target}"]
+    if failure.kind in ("link", "flapping") and isinstance(target, tuple):
+        return ["link " + " - ".join(sorted(target))]
+    if failure.kind == "partition":
+        groups = [set(group) for group in failure.options["groups"]]
+        side = {name: index for index, group in enumerate(groups) for name in group}
+        return ["link " + " - ".join(sorted((a, b))) for a, b in links
+                if a in side and b in side and side[a] != side[b]]
+    return []
+
+
+def find_overlap(failures: Sequence[Failure], links: Iterable[tuple[str, str]]) -> tuple[int, int, str] | None:
+    """The first failure (by index) that overlaps an earlier one on the same element: (index, earlier
+    index, element), or None."""
+    links = list(links)
+    windows: dict[str, list[tuple[float, float, int]]] = {}
+    for index, failure in enumerate(failures):
+        end = failure.end if failure.end is not None else math.inf
+        for element in switched_off(failure, links):
+            for other_start, other_end, other in windows.get(element, []):
+                if failure.start < other_end and other_start < end:
+                    return index, other, element
+            windows.setdefault(element, []).append((failure.start, end, index))
+    return None
+
+
+def schedule_failures(lab: Lab, failures: Sequence[Failure]) -> None:
+    """Arrange for each failure to begin and end at its times in ``lab``'s world. At one instant, the
+    windows that end are closed before those that begin are opened, whatever the order of declaration:
+    "refuse until 100" then "crash from 100" stops and restarts the daemon before the host crashes."""
+    switches: list[tuple[float, int, int, Callable[[], None]]] = []
+    for index, failure in enumerate(failures):
+        end = failure.end if failure.end is not None else math.inf
+        if failure.kind == "dns":
+            domain = None if failure.target == "*" else str(failure.target)
+            lab.network.dns.outage(failure.start, end, domain)
+        elif failure.kind in ("not_willing", "disk_full"):
+            _add_behaviour(lab, failure, end)
+        elif failure.kind == "flapping":
+            begin, finish = _actions(lab, failure)
+            rng = lab.streams[f"flapping/{failure.target}/{failure.start}"]
+            lab.env.process(_flapping(lab, failure, begin, finish, rng))
+        else:
+            begin, finish = _actions(lab, failure)
+            switches.append((failure.start, 1, index, begin))
+            if failure.end is not None:
+                switches.append((failure.end, 0, index, finish))
+    for at, _, _, action in sorted(switches, key=lambda switch: switch[:3]):
+        _at(lab.env, at, action)
+
+
+def _at(env: simpy.Environment, at: float, action: Callable[[], None]) -> None:
+    env.timeout(max(0.0, at - env.now)).callbacks.append(lambda _: action())
 
 
 def _add_behaviour(lab: Lab, failure: Failure, end: float) -> None:
@@ -132,10 +194,4 @@ def _flapping(lab: Lab, failure: Failure, begin: Callable[[], None], finish: Cal
         lab.spells.append((failure.kind, failure.target, down_at, env.now))
 
 
-def _window(env: simpy.Environment, failure: Failure, begin: Callable[[], None],
-            finish: Callable[[], None]) -> Generator[simpy.Event, Any, None]:
-    yield env.timeout(failure.start - env.now)
-    begin()
-    if failure.end is not None:
-        yield env.timeout(failure.end - env.now)
-        finish()
+

@@ -29,7 +29,7 @@ import simpy
 
 from maillab.errors import ConfigError
 from maillab.lab import tables
-from maillab.lab.failures import FAILURE_KINDS, Failure, schedule_failure
+from maillab.lab.failures import FAILURE_KINDS, Failure, find_overlap, schedule_failures
 from maillab.mta import message as M
 from maillab.mta.behaviours import Behaviour
 from maillab.mta.mta import MTA, MtaConfig
@@ -239,10 +239,22 @@ class Lab:
                     backups.setdefault(host, []).append(domain.name)
         for spec in self._hosts.values():
             self.mtas[spec.name] = self._build_mta(spec, homes.get(spec.name, []), backups.get(spec.name, []))
-        for failure in self._failures:
-            schedule_failure(self, failure)
+        self._check_failures_apart()
         for send in self._sends:
             self._schedule_send(send)
+        schedule_failures(self, self._failures)  # after the sends: at one instant, the message comes first
+
+    def _check_failures_apart(self) -> None:
+        """Two failures that switch off the same host or link must not overlap in time (a lab file gets
+        the same check, with its line, from the loader)."""
+        overlap = find_overlap(self._failures, [(a, b) for a, b, _ in self._links])
+        if overlap is not None:
+            index, other, element = overlap
+            late, early = self._failures[index], self._failures[other]
+            raise ConfigError(
+                f"failure {late.kind} on {late.target} ({late.start:g}..{_end_text(late.end)} s) overlaps failure "
+                f"{early.kind} on {early.target} ({early.start:g}..{_end_text(early.end)} s) on the same "
+                f"{element}: two failures of one element cannot be active at once")
 
     # --- results --------------------------------------------------------------------------------------------
 
@@ -357,3 +369,7 @@ def _homes(domain: _DomainSpec) -> list[str]:
 
 def _home(domain: _DomainSpec) -> str:
     return _homes(domain)[0]
+
+
+def _end_text(end: float | None) -> str:
+    return "end of run" if end is None else f"{end:g}"

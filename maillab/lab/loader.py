@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import jsonschema
 import yaml
 
 from maillab.errors import ConfigError
+from maillab.lab.failures import failure_of, find_overlap
 from maillab.lab.schema import LAB_SCHEMA
 from maillab.mta.retry import make_policy
 from maillab.quantities import parse_duration
@@ -381,31 +382,14 @@ def _check_failures(spec: LabSpec) -> None:
     _check_overlaps(spec)
 
 
-def _targets(failure: dict[str, Any], spec: LabSpec) -> Iterator[str]:
-    """The elements a failure switches off (host or link), for the overlap check."""
-    if failure["kind"] in ("down", "refuse", "crash") or (failure["kind"] == "flapping" and "host" in failure):
-        yield f"host {failure['host']}"
-    elif "between" in failure:
-        yield "link " + " - ".join(sorted(failure["between"]))
-    elif failure["kind"] == "partition":
-        groups = [set(g) for g in failure["groups"]]
-        for link in spec.data.get("links") or []:
-            a, b = link["between"]
-            if any(a in g for g in groups) and any(b in g for g in groups) and not any({a, b} <= g for g in groups):
-                yield "link " + " - ".join(sorted((a, b)))
-
-
 def _check_overlaps(spec: LabSpec) -> None:
-    windows: dict[str, list[tuple[float, float, int]]] = {}
-    for index, failure in enumerate(spec.data.get("failures") or []):
-        start = parse_duration(failure.get("start", 0))
-        end = parse_duration(failure["end"]) if failure.get("end") is not None else float("inf")
-        for target in _targets(failure, spec):
-            for other_start, other_end, other in windows.get(target, []):
-                if start < other_end and other_start < end:
-                    raise spec.error(("failures", index), f"overlaps failures.{other} on the same {target}: "
-                                     "two failures of one element cannot be active at once")
-            windows.setdefault(target, []).append((start, end, index))
+    failures = [failure_of(item) for item in spec.data.get("failures") or []]
+    links = [tuple(link["between"]) for link in spec.data.get("links") or []]
+    overlap = find_overlap(failures, links)
+    if overlap is not None:
+        index, other, element = overlap
+        raise spec.error(("failures", index), f"overlaps failures.{other} on the same {element}: "
+                         "two failures of one element cannot be active at once")
 
 
 def _check_settings(spec: LabSpec) -> None:

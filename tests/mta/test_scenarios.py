@@ -262,3 +262,26 @@ def test_sender_crash_mid_attempt_records_the_attempt_lost_and_keeps_or_loses_th
     else:
         assert (lab.messages.status == "lost").all() and len(lab.recorder.lost) == 3
         assert lab.mailbox(RECIPIENT) == []
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    (("mx.b.example", "refuse", 10, 100), ("mx.b.example", "crash", 50, 60)),
+    (("mx.b.example", "down", 10, None), ("mx.b.example", "refuse", 500, 600)),
+    ((("out.a.example", "mx.b.example"), "link", 0, 30), (("mx.b.example", "out.a.example"), "link", 29, 40)),
+])
+def test_overlapping_failures_of_one_element_are_refused_before_the_run(make_lab, first, second):
+    lab = two_hosts(make_lab)
+    lab.fail(*first)
+    lab.fail(*second)
+    with pytest.raises(ConfigError, match="overlaps failure .* two failures of one element cannot be active"):
+        lab.build()
+
+
+def test_failures_of_one_element_one_after_the_other_are_fine(make_lab):
+    lab = two_hosts(make_lab)
+    lab.fail("mx.b.example", "refuse", 10, 100)
+    lab.fail("mx.b.example", "crash", 100, 160)
+    lab.fail("mx.b.example", "not_willing", 50, 120)  # a behaviour, not a switch: may overlap
+    lab.send(0, SENDER, RECIPIENT)
+    lab.run(until=DAY)
+    assert lab.messages.iloc[0].status == "delivered"
