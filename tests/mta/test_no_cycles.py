@@ -67,3 +67,36 @@ def test_refused_and_reset_connections_leave_no_cycles(make_lab: Callable[..., L
     assert any(a.outcome == "refused" for a in world.recorder.attempts)
     assert any(c.outcome.value == "reset" for c in world.network.connection_log)
     assert cycles == Counter()
+
+
+def test_a_run_raises_the_young_threshold_only_while_it_runs(make_lab: Callable[..., Lab]) -> None:
+    from maillab.lab.lab import RUN_GC_THRESHOLD
+
+    seen: list[int] = []
+    world = two_hosts(make_lab)
+    world.send(0, SENDER, RECIPIENT)
+    world.build()
+    world.env.process(_note_threshold(world, seen))
+    before = gc.get_threshold()
+    world.run(until=10)
+    assert seen == [RUN_GC_THRESHOLD] and gc.get_threshold() == before
+
+
+def test_the_threshold_is_restored_when_a_run_fails(make_lab: Callable[..., Lab]) -> None:
+    world = two_hosts(make_lab)
+    world.build()
+
+    def boom() -> Iterator[object]:
+        yield world.env.timeout(1)
+        raise RuntimeError("a callback failed")
+
+    world.env.process(boom())
+    before = gc.get_threshold()
+    with pytest.raises(RuntimeError):
+        world.run(until=10)
+    assert gc.get_threshold() == before
+
+
+def _note_threshold(world: Lab, seen: list[int]) -> Iterator[object]:
+    yield world.env.timeout(1)
+    seen.append(gc.get_threshold()[0])
