@@ -104,9 +104,10 @@ def schedule_failures(lab: Lab, failures: Sequence[Failure]) -> None:
         elif failure.kind in ("not_willing", "disk_full"):
             _add_behaviour(lab, failure, end)
         elif failure.kind == "flapping":
-            begin, finish = _actions(lab, failure)
-            rng = lab.streams[f"flapping/{failure.target}/{failure.start}"]
-            lab.env.process(_flapping(lab, failure, begin, finish, rng))
+            flapper = _Flapper(lab, failure, *_actions(lab, failure))
+            lab.env.process(flapper.run(lab.streams[f"flapping/{failure.target}/{failure.start}"]))
+            if failure.end is not None:
+                switches.append((failure.end, 0, index, flapper.stop))
         else:
             begin, finish = _actions(lab, failure)
             switches.append((failure.start, 1, index, begin))
@@ -177,21 +178,42 @@ def _node_name(node: Any) -> str:
     return str(getattr(node, "name", node))
 
 
-def _flapping(lab: Lab, failure: Failure, begin: Callable[[], None], finish: Callable[[], None],
-              rng: random.Random) -> Generator[simpy.Event, Any, None]:
-    """Up for Exp(mtbf), down for Exp(mttr), from start to end; each down spell is recorded."""
-    env, end = lab.env, failure.end if failure.end is not None else float("inf")
-    mtbf, mttr = float(failure.options["mtbf"]), float(failure.options["mttr"])
-    yield env.timeout(failure.start - env.now)
-    while True:
-        yield env.timeout(rng.expovariate(1 / mtbf))
-        if env.now >= end:
-            return
-        begin()
-        down_at = env.now
-        yield env.timeout(min(rng.expovariate(1 / mttr), end - env.now))
-        finish()
-        lab.spells.append((failure.kind, failure.target, down_at, env.now))
+class _Flapper:
+    """Up for Exp(mtbf), down for Exp(mttr), from start to end; each down spell is recorded. A spell still
+    running at ``end`` is ended by ``stop``, scheduled with the other windows' switches (so it is over
+    before a failure starting at that instant begins)."""
+
+    def __init__(self, lab: Lab, failure: Failure, begin: Callable[[], None], finish: Callable[[], None]) -> None:
+        self.lab, self.failure, self.begin, self.finish = lab, failure, begin, finish
+        self.end = failure.end if failure.end is not None else math.inf
+        self.down_since: float | None = None
+
+    def run(self, rng: random.Random) -> Generator[simpy.Event, Any, None]:
+        env = self.lab.env
+        mtbf, mttr = float(self.failure.options["mtbf"]), float(self.failure.options["mttr"])
+        yield env.timeout(self.failure.start - env.now)
+        while True:
+            up_for = rng.expovariate(1 / mtbf)
+            if env.now + up_for >= self.end:
+                return
+            yield env.timeout(up_for)
+            self.begin()
+            self.down_since = env.now
+            down_for = rng.expovariate(1 / mttr)
+            if env.now + down_for >= self.end:
+                return  # stop() ends this spell at the window's end
+            yield env.timeout(down_for)
+            self._back_up()
+
+    def stop(self) -> None:
+        if self.down_since is not None:
+            self._back_up()
+
+    def _back_up(self) -> None:
+        assert self.down_since is not None
+        self.finish()
+        self.lab.spells.append((self.failure.kind, self.failure.target, self.down_since, self.lab.env.now))
+        self.down_since = None
 
 
 

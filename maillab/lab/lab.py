@@ -223,6 +223,7 @@ class Lab:
     def build(self) -> None:
         if self._built:
             return
+        self._check_failures_apart()
         self._built = True
         for router in self._routers:
             self.network.add_router(router)
@@ -242,10 +243,10 @@ class Lab:
                     backups.setdefault(host, []).append(domain.name)
         for spec in self._hosts.values():
             self.mtas[spec.name] = self._build_mta(spec, homes.get(spec.name, []), backups.get(spec.name, []))
-        self._check_failures_apart()
         for send in self._sends:
             self._schedule_send(send)
-        schedule_failures(self, self._failures)  # after the sends: at one instant, the message comes first
+        schedule_failures(self, self._failures)  # after the declared sends: at one instant, those come first
+        # (a send added after build is scheduled after the failures: at the same instant it comes second)
 
     def _check_failures_apart(self) -> None:
         """Two failures that switch off the same host or link must not overlap in time (a lab file gets
@@ -392,6 +393,9 @@ def _rarer_young_collections() -> Iterator[None]:
     often: anything cyclic made meanwhile (by other code in the process) is still freed.
     """
     before = gc.get_threshold()
+    if before[0] == 0:  # collection switched off by the caller: leave it so
+        yield
+        return
     gc.set_threshold(max(before[0], RUN_GC_THRESHOLD), *before[1:])
     try:
         yield

@@ -91,12 +91,20 @@ class Job:
 
 @dataclass(slots=True)
 class Outcome:
-    """What one attempt decided, recipient by recipient."""
+    """What one attempt decided, recipient by recipient; while it runs, also where it is (so that a crash
+    of this host can settle what was already decided and record where the attempt was cut short)."""
 
     delivered: list[str] = field(default_factory=list)
     bounced: list[tuple[str, Reply, str | None]] = field(default_factory=list)
     deferred: list[tuple[str, Reply, str | None]] = field(default_factory=list)
     connected: bool = False
+    started: float = 0.0
+    trying: str | None = None  # the exchanger being tried
+    session: ClientSession | None = None  # the session carrying the transaction, while it does
+
+    def settled(self) -> set[str]:
+        """Recipients this attempt has finished with: delivered or refused for good."""
+        return {*self.delivered, *(rcpt for rcpt, _, _ in self.bounced)}
 
 
 class SessionCache:
@@ -135,10 +143,14 @@ class DeliveryAgent:
         self.env, self.network, self.host, self.config = env, network, host, config
         self.policy, self.recorder, self.rng = policy, recorder, rng
 
-    def attempt(self, job: Job, cache: SessionCache) -> Generator[simpy.Event, Any, Outcome]:
-        """Try every exchanger of the job's destination until no recipient is left (a SimPy process body)."""
+    def attempt(
+        self, job: Job, cache: SessionCache, outcome: Outcome | None = None
+    ) -> Generator[simpy.Event, Any, Outcome]:
+        """Try every exchanger of the job's destination until no recipient is left (a SimPy process body);
+        ``outcome`` (a new one if None) is filled in as the attempt goes."""
         job.attempts += 1
-        outcome, remaining = Outcome(), list(job.recipients)
+        outcome = outcome if outcome is not None else Outcome()
+        outcome.started, remaining = self.env.now, list(job.recipients)
         exchangers = self.exchangers(job)
         if isinstance(exchangers, Reply):
             self.record(job, None, self.env.now, "dns", exchangers, len(remaining), local=True)
@@ -151,6 +163,7 @@ class DeliveryAgent:
             if not remaining or sessions >= self.config.mx_session_limit:
                 break
             start = self.env.now
+            outcome.trying = mx.exchange
             session, last_try = yield from self._session(job, mx, cache, len(remaining))
             if session is None:
                 last = last_try or last
@@ -159,9 +172,11 @@ class DeliveryAgent:
                     remaining = []
                 continue
             sessions += 1
-            outcome.connected = True
+            outcome.connected, outcome.session = True, session
             remaining, last = yield from self._transact(job, mx, session, remaining, outcome, start)
+            outcome.session = None
             cache.keep(mx.exchange, session)
+        outcome.trying = None
         if remaining:
             reply = last or no_exchanger(job.domain)
             target = outcome.bounced if reply.is_permanent else outcome.deferred

@@ -56,7 +56,7 @@ class QueueManager:
         self._generation = 0
         self._waiting: dict[Job, float] = {}  # deferred jobs and their retry times
         self._ready: dict[str, deque[Job]] = {}
-        self._inflight: set[Job] = set()
+        self._inflight: dict[Job, Outcome] = {}  # jobs being tried, with what their attempt decided so far
         self._busy: dict[str, int] = {}
         self._starting: dict[str, int] = {}  # slots started that have not yet taken a job
         self._proven: dict[str, bool] = {}
@@ -143,16 +143,10 @@ class QueueManager:
                 self._slot_done(destination)
 
     def _try(self, job: Job, cache: SessionCache) -> Generator[simpy.Event, Any, None]:
-        """One attempt of one job. An attempt cut short by this host's crash is recorded as lost (the job
-        itself is kept or lost with the spool, by crash())."""
-        self._inflight.add(job)
-        started = self.env.now
-        try:
-            outcome = yield from self.agent.attempt(job, cache)
-        except simpy.Interrupt:
-            self.agent.record(job, None, started, "lost", CRASHED, len(job.recipients), local=True)
-            raise
-        self._inflight.discard(job)
+        """One attempt of one job (a crash cuts it short: crash() settles it, the slot is interrupted)."""
+        outcome = self._inflight[job] = Outcome()
+        yield from self.agent.attempt(job, cache, outcome)
+        del self._inflight[job]
         self._proven[job.destination] = outcome.connected
         self._settle(job, outcome)
 
@@ -226,9 +220,11 @@ class QueueManager:
                 slot.interrupt("host crash")
         self._slots.clear()
         now = self.env.now
+        for job, outcome in self._inflight.items():
+            self._cut_short(job, outcome)
         held = [(job, at) for job, at in self._waiting.items()]
         held += [(job, now) for jobs in self._ready.values() for job in jobs]
-        held += [(job, now) for job in self._inflight]
+        held += [(job, now) for job in self._inflight if job.recipients]
         for container in (self._waiting, self._ready, self._inflight, self._busy, self._starting):
             container.clear()
         self._ready_count = 0
@@ -241,6 +237,21 @@ class QueueManager:
             self._dormant.extend(held)
         self._sample()
 
+    def _cut_short(self, job: Job, outcome: Outcome) -> None:
+        """An attempt in flight when this host crashed: what it already decided stands (Postfix marks each
+        recipient done in the queue file as it goes); the rest stays with the job. The attempt is recorded
+        as lost, with the exchanger and connection it was using and whether a final dot was unanswered."""
+        now = self.env.now
+        settled = outcome.settled()
+        job.recipients = [rcpt for rcpt in job.recipients if rcpt not in settled]
+        if outcome.bounced:
+            self.on_return(job, [RecipientStatus(rcpt, "failed", reply, remote, now)
+                                 for rcpt, reply, remote in outcome.bounced])
+        session = outcome.session
+        self.agent.record(job, outcome.trying, outcome.started, "lost", CRASHED, len(job.recipients), local=True,
+                          connection=session.endpoint.id if session is not None else None,
+                          duplicate_risk=session is not None and session.client.in_duplicate_window)
+
     def restart(self) -> None:
         """Back up: every kept job is tried at its retry time, or now if that has passed."""
         self.running = True
@@ -251,8 +262,9 @@ class QueueManager:
     # --- records -------------------------------------------------------------------------------------------
 
     def _sample(self) -> None:
-        """Record the queue's length when it changed: a step function, one row per change (a row
-        replaced when the length changes again at the same instant)."""
+        """Record the queue's length when it changed: a step function, a row when it differs from this
+        host's last row (which is replaced when the length changes again at the same instant; changing
+        and changing back at one instant can leave two equal rows in a row)."""
         active = self._ready_count + len(self._inflight)
         deferred = len(self._waiting) + len(self._dormant)
         last = self._last_sample

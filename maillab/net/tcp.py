@@ -354,8 +354,8 @@ class Endpoint:
 
     def send(self, data: bytes) -> None:
         """Queue ``data`` for the peer (non-blocking). Raises ConnectionReset / EndpointClosed."""
-        if type(data) is not bytes:
-            if not isinstance(data, bytearray | memoryview):
+        if type(data) is not bytes:  # the common case first; bytes subclasses, bytearray, memoryview below
+            if not isinstance(data, bytes | bytearray | memoryview):
                 raise TypeError(f"{self.id}: send() takes bytes, got {type(data).__name__}")
             data = bytes(data)
         if self._state is not EndpointState.OPEN:

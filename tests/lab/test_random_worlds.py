@@ -2,7 +2,7 @@
 
 Each seed draws 2-5 MTAs (random retry policies, error classes, spools), links with loss and small
 bandwidths, an optional backup MX, 5-40 messages with 1-3 recipients, and up to four failures of any
-kind. Failures that would switch off one element twice at once are refused before the run (that check is
+kind (partitions included), some starting exactly when another ends. Failures that would switch off one element twice at once are refused before the run (that check is
 the first thing tested); everything else must run to the end with conservation holding. A longer run of
 the same generator (400 seeds) found overlapping failures of one host stopping the run with an error
 from deep inside the simulation; they are now refused when the lab is built.
@@ -18,7 +18,7 @@ from maillab import Lab
 from maillab.errors import ConfigError
 
 POLICIES = ["postfix", "exim", "sendmail", "fixed", "exponential", "rfc5321"]
-KINDS = ["crash", "down", "refuse", "flapping", "link", "dns", "not_willing", "disk_full"]
+KINDS = ["crash", "down", "refuse", "flapping", "link", "dns", "not_willing", "disk_full", "partition"]
 
 
 def random_world(seed: int) -> Lab:
@@ -40,11 +40,15 @@ def random_world(seed: int) -> Lab:
         recipients = [f"u{rng.randrange(3)}@d{target}.example" for _ in range(rng.randint(1, 3))]
         lab.send(rng.uniform(0, 3600), f"u{rng.randrange(2)}@d{sender}.example", recipients,
                  size=rng.choice([100, 5000, 50000]))
+    ends: list[float] = []
     for _ in range(rng.randint(0, 4)):
         kind, host = rng.choice(KINDS), rng.choice(hosts)
-        start = rng.uniform(0, 3000)
+        start = rng.choice(ends) if ends and rng.random() < 0.4 else rng.uniform(0, 3000)  # touching windows
         end = start + rng.choice([0.05, 1, 30, 600, 7200])
-        if kind == "link":
+        ends.append(end)
+        if kind == "partition":
+            lab.fail("partition", "partition", start, end, groups=[hosts[:1], ["core", *hosts[1:]]])
+        elif kind == "link":
             lab.fail((host, "core"), "link", start, end)
         elif kind == "dns":
             lab.fail(f"d{rng.randrange(len(hosts))}.example", "dns", start, end)

@@ -100,3 +100,17 @@ def test_the_threshold_is_restored_when_a_run_fails(make_lab: Callable[..., Lab]
 def _note_threshold(world: Lab, seen: list[int]) -> Iterator[object]:
     yield world.env.timeout(1)
     seen.append(gc.get_threshold()[0])
+
+
+def test_a_run_leaves_switched_off_collection_switched_off(make_lab: Callable[..., Lab]) -> None:
+    seen: list[int] = []
+    world = two_hosts(make_lab)
+    world.build()
+    world.env.process(_note_threshold(world, seen))
+    before = gc.get_threshold()
+    gc.set_threshold(0, *before[1:])
+    try:
+        world.run(until=10)
+    finally:
+        gc.set_threshold(*before)
+    assert seen == [0]

@@ -285,3 +285,70 @@ def test_failures_of_one_element_one_after_the_other_are_fine(make_lab):
     lab.send(0, SENDER, RECIPIENT)
     lab.run(until=DAY)
     assert lab.messages.iloc[0].status == "delivered"
+
+
+@pytest.mark.parametrize("target", ["mx.b.example", ("out.a.example", "mx.b.example")])
+def test_a_flapping_window_is_over_before_a_failure_starting_at_its_end(make_lab, target):
+    """A down spell still running at the flapping window's end is ended at that instant, before the next
+    failure of the element begins (it used to end after it: a crash then met a host being brought up, a
+    link failure was undone)."""
+    lab = two_hosts(make_lab)
+    lab.fail(target, "flapping", start=0, end=100, mtbf=1, mttr=10_000)  # down almost at once, until 100
+    lab.fail(target, "crash" if isinstance(target, str) else "link", start=100, end=400)
+    lab.send(150, SENDER, RECIPIENT)
+    lab.run(until=DAY)
+    (spell,) = lab.spells
+    assert spell[3] == 100
+    assert lab.messages.iloc[0].delivered > 400  # the element stayed out of service until 400
+
+
+def test_a_crash_after_a_partial_delivery_keeps_what_was_delivered(make_lab):
+    """bob is accepted by the first MX, carol deferred (450) and carried to the backup MX; the sending host
+    crashes during that second session. bob must not be sent again after the restart (Postfix marks each
+    recipient done as it goes); only carol stays queued, and the cut attempt names its exchanger."""
+    from maillab.mta.behaviours import RejectRecipients
+    from maillab.smtp import Reply
+
+    lab = make_lab(seed=1)
+    lab.add_router("core")
+    lab.add_host("out.a.example")
+    lab.add_host("mx.b.example", behaviours=[RejectRecipients(frozenset({"carol@b.example"}),
+                                                              Reply(450, "4.2.0", "try later"))])
+    lab.add_host("backup.b.example")
+    for host, latency in (("out.a.example", 0.01), ("mx.b.example", 0.01), ("backup.b.example", 1.0)):
+        lab.add_link(host, "core", latency=latency)
+    lab.add_domain("a.example", mx="out.a.example", users=["alice"])
+    lab.add_domain("b.example", mx={"mx.b.example": 10, "backup.b.example": 20}, users=["bob", "carol"])
+    lab.send(0, SENDER, ["bob@b.example", "carol@b.example"], size=500)
+    lab.fail("out.a.example", "crash", start=1, end=100)
+    lab.run(until=3600)
+    bob = lab.messages[lab.messages.recipient == "bob@b.example"].iloc[0]
+    assert bob.status == "delivered" and bob.duplicates == 0
+    cut = lab.attempts[lab.attempts.outcome == "lost"].iloc[0]
+    assert (cut.mx, cut.end, cut.recipients) == ("backup.b.example", 1, 1)
+    later = lab.attempts[(lab.attempts.host == "out.a.example") & (lab.attempts.start >= 100)]
+    assert (later.recipients == 1).all()  # only carol is tried again
+
+
+@pytest.mark.parametrize(("crash_at", "copies"), [(4.25, 1), (4.75, 2)])
+def test_a_crash_between_the_final_dot_and_its_reply_is_marked_as_a_duplicate_risk(make_lab, crash_at, copies):
+    """r = 1 s: the final dot leaves at 4 s and reaches the server at 4.5 s, its 250 would be back at 5 s.
+    Cut at 4.25 s the dot is lost in flight (one copy in the end); cut at 4.75 s the server has queued the
+    message but the client never hears so, and sends it again after the restart (RFC 1047)."""
+    lab = two_hosts(make_lab, latency=0.5)
+    lab.send(0, SENDER, RECIPIENT, size=500)
+    lab.fail("out.a.example", "crash", start=crash_at, end=100)
+    lab.run(until=DAY)
+    cut = lab.attempts.iloc[0]
+    assert cut.outcome == "lost" and cut.duplicate_risk and cut.connection == "c1"
+    assert len(lab.mailbox(RECIPIENT)) == copies
+
+
+def test_a_failed_build_is_not_half_built(make_lab):
+    lab = two_hosts(make_lab)
+    lab.fail("mx.b.example", "refuse", 10, 100)
+    lab.fail("mx.b.example", "crash", 50, 60)
+    lab.send(5, SENDER, RECIPIENT)
+    for _ in range(2):  # run() builds again and refuses again: it never runs an empty world
+        with pytest.raises(ConfigError, match="overlaps"):
+            lab.run(until=DAY)

@@ -259,3 +259,27 @@ def test_connect_by_address_and_to_itself():
     env.process(client())
     env.run()
     assert times == [(R, "b"), (R, "a")]
+
+
+def test_send_takes_bytes_subclasses_bytearray_and_memoryview_as_plain_bytes():
+    env, net, a, b = world()
+    listener = b.listen(25)
+    got = []
+
+    class Line(bytes):
+        pass
+
+    def client():
+        ep = yield net.connect(a, b, 25)
+        for chunk in (Line(b"one"), bytearray(b"two"), memoryview(b"three")):
+            ep.send(chunk)
+
+    def server():
+        ep = yield listener.accept()
+        for _ in range(3):
+            got.append((yield ep.recv()))
+
+    env.process(client())
+    env.process(server())
+    env.run()
+    assert got == [b"one", b"two", b"three"] and all(type(chunk) is bytes for chunk in got)
