@@ -37,23 +37,25 @@ def _frame(records: list[Any], seed: int, columns: list[str] | None = None) -> p
 
 
 def attempts(lab: Lab) -> pd.DataFrame:
-    """One row per attempt and MX host; ``made_duplicate`` marks an attempt whose connection delivered a
-    second copy of a message (RFC 1047: the first copy's 250 was lost)."""
+    """One row per attempt and MX host; ``made_duplicate`` marks an attempt that delivered a second copy of
+    its message (RFC 1047: the first copy's 250 was lost), not the other messages its connection carried."""
     columns = ["message_id", "host", "destination", "attempt", "mx", "start", "end", "outcome", "code", "enhanced",
                "text", "recipients", "connection", "duplicate_risk"]
     frame = _frame(lab.recorder.attempts, lab.seed, columns)
-    frame["made_duplicate"] = frame.connection.isin(_duplicate_connections(lab)) if len(frame) else []
+    duplicates = _duplicate_deliveries(lab)
+    frame["made_duplicate"] = [(message, connection) in duplicates
+                               for message, connection in zip(frame.message_id, frame.connection, strict=True)]
     return frame
 
 
-def _duplicate_connections(lab: Lab) -> set[str]:
-    """Connections over which a copy arrived that was not the first for its message and recipient."""
+def _duplicate_deliveries(lab: Lab) -> set[tuple[str, str]]:
+    """(message, connection) of each copy that arrived when its message and recipient already had one."""
     seen: set[tuple[str, str]] = set()
-    duplicates: set[str] = set()
+    duplicates: set[tuple[str, str]] = set()
     for copy in lab.recorder.delivered:
         key = (copy.message_id, copy.recipient)
         if key in seen and copy.connection is not None:
-            duplicates.add(copy.connection)
+            duplicates.add((copy.message_id, copy.connection))
         seen.add(key)
     return duplicates
 

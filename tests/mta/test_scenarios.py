@@ -352,3 +352,18 @@ def test_a_failed_build_is_not_half_built(make_lab):
     for _ in range(2):  # run() builds again and refuses again: it never runs an empty world
         with pytest.raises(ConfigError, match="overlaps"):
             lab.run(until=DAY)
+
+
+def test_only_the_attempt_that_made_a_duplicate_is_marked_not_its_connections_other_messages(make_lab):
+    """After the restart one connection carries all four messages; only m000001 arrives twice (its first
+    copy's 250 was cut off by the crash)."""
+    lab = two_hosts(make_lab, latency=0.5)
+    for k in range(4):
+        lab.send(k * 2.0, SENDER, RECIPIENT, size=500)
+    lab.fail("out.a.example", "crash", start=4.75, end=600)
+    lab.run(until=DAY)
+    later = lab.attempts[lab.attempts.start >= 600]
+    assert later.connection.nunique() == 1 and len(later) == 4
+    marked = set(later[later.made_duplicate].message_id)
+    assert marked == {lab.messages.message_id.iloc[0]}
+    assert lab.messages.duplicates.tolist() == [1, 0, 0, 0]
