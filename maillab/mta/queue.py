@@ -10,8 +10,10 @@ Cautious start (a named departure): until a connection to a destination has succ
 one at a time, so that a dead destination is detected by Postfix's failure cohort (qmgr_queue.c) after
 3 refused connections, not by 5 parallel ones (REFERENCE §7 case 9).
 
-A crash interrupts every slot; a durable spool keeps every job (tried again at restart, or at its retry
-time), a volatile spool loses them all, and the loss is recorded.
+A crash interrupts every slot. What an attempt in flight had already decided stands (delivered
+recipients are done, refused ones returned) and the attempt is recorded as lost; then a durable spool
+keeps every job with its remaining recipients (tried again at restart, or at its retry time), a volatile
+spool loses them all, and the loss is recorded.
 """
 
 from __future__ import annotations
