@@ -214,6 +214,3 @@ class _Flapper:
         self.finish()
         self.lab.spells.append((self.failure.kind, self.failure.target, self.down_since, self.lab.env.now))
         self.down_since = None
-
-
-

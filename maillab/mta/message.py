@@ -152,8 +152,7 @@ def parse(content: bytes) -> EmailMessage:
 
 
 def headers_of(content: bytes) -> bytes:
-    end = content.find(_HEADER_END)
-    return content if end < 0 else content[: end + 2]
+    return content[: _header_end(content)]
 
 
 def _header_end(content: bytes) -> int:
@@ -187,9 +186,7 @@ def message_id_of(content: bytes) -> str | None:
 
 def hop_count(content: bytes) -> int:
     """Received: headers in the header block: the loop detector's count (RFC 5321 §6.3)."""
-    end = _header_end(content)
-    lowered = content[:end].lower()
-    return lowered.count(b"\nreceived:") + lowered.startswith(b"received:")
+    return len(_field_starts(content, _header_end(content), b"received:"))
 
 
 def received_header(

@@ -88,8 +88,7 @@ class _Pipe:
         if size and route.bandwidth != math.inf:
             end += size / route.bandwidth
         self.next_free = end
-        transit = route.transit(rng, rto) if route.lossy or route.jittery else route.latency
-        arrival = end + transit
+        arrival = end + route.transit(rng, rto)
         if arrival < self.last_arrival:
             arrival = self.last_arrival
         self.last_arrival = arrival
